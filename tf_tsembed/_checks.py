@@ -1,0 +1,27 @@
+"""Argument checks shared by the layers: each error names the parameter, the expected and the received value."""
+
+import numbers
+
+
+def positive_int(name, value, *, odd=False):
+    """Returns `value` as an int, or raises ValueError if it is not a positive (odd) integer."""
+    expected = "a positive odd integer" if odd else "a positive integer"
+    is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not is_int or value < 1 or (odd and value % 2 == 0):
+        raise ValueError(f"`{name}` must be {expected}; received {name}={value!r}.")
+    return int(value)
+
+
+def probability(name, value):
+    """Returns `value` as a float, or raises ValueError if it is not in [0, 1)."""
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not is_number or not 0.0 <= value < 1.0:
+        raise ValueError(f"`{name}` must be a float in [0, 1); received {name}={value!r}.")
+    return float(value)
+
+
+def one_of(name, value, choices):
+    """Returns `value`, or raises ValueError if it is not one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {list(choices)}; received {name}={value!r}.")
+    return value

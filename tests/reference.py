@@ -1,0 +1,35 @@
+"""Independent NumPy references written from the formulas in SPEC.md, in float64.
+
+They share no code with the package: loops over the formula's indices where that is cheap, and
+a different vectorisation of the sinusoid (exp/log, as the PyTorch reference writes it).
+"""
+
+import math
+
+import numpy as np
+
+
+def circular_conv1d(x, kernel, bias=None):
+    """`y[b,t,o] = sum_{j,c} W[j,c,o] * x[b,(t+j-p) mod L,c] (+ bias[o])`, p = (k-1)/2."""
+    x = np.asarray(x, np.float64)
+    kernel = np.asarray(kernel, np.float64)
+    batch, length, _ = x.shape
+    kernel_size = kernel.shape[0]
+    pad = (kernel_size - 1) // 2
+    y = np.zeros((batch, length, kernel.shape[2]))
+    for t in range(length):
+        for j in range(kernel_size):
+            y[:, t, :] += x[:, (t + j - pad) % length, :] @ kernel[j]
+    if bias is not None:
+        y += np.asarray(bias, np.float64)
+    return y
+
+
+def sinusoid(num_positions, d_model):
+    """`pe[p, 2i] = sin(p w_i)`, `pe[p, 2i+1] = cos(p w_i)`, `w_i = exp(-2i ln(10000) / D)`."""
+    position = np.arange(num_positions, dtype=np.float64)[:, None]
+    div_term = np.exp(np.arange(0, d_model, 2, dtype=np.float64) * -(math.log(10000.0) / d_model))
+    pe = np.zeros((num_positions, d_model))
+    pe[:, 0::2] = np.sin(position * div_term)
+    pe[:, 1::2] = np.cos(position * div_term)[:, : d_model // 2]
+    return pe

@@ -1,0 +1,323 @@
+"""tf_tsembed.timefeatures against SPEC.md and an independent per-element `datetime` reference."""
+
+import datetime as dt
+import doctest
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_MODULE_PATH = pathlib.Path(__file__).resolve().parents[1] / "tf_tsembed" / "timefeatures.py"
+
+
+def _load_module():
+    # Loaded by path so that these tests never run the package __init__, which may pull in
+    # TensorFlow: the module is pure NumPy and its tests must stay fast.
+    spec = importlib.util.spec_from_file_location("timefeatures_under_test", _MODULE_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+timefeatures = _load_module()
+
+UNITS = ("s", "t", "h", "d", "b", "w", "m", "q", "y")
+
+# --- SPEC.md test vectors -------------------------------------------------------------------
+
+SPEC_TIMESTAMPS = [
+    "2016-07-01 00:00:00",
+    "2016-07-01 01:15:30",
+    "2020-12-31 23:59:59",
+    "2021-01-03 12:45:00",
+    "2024-02-29 06:30:15",
+]
+SPEC_HOURLY_FEATURES = [
+    [-0.5, 0.16666667, -0.5, -0.00136986],
+    [-0.45652174, 0.16666667, -0.5, -0.00136986],
+    [0.5, 0.0, 0.5, 0.5],
+    [0.02173913, 0.5, -0.43333333, -0.49452055],
+    [-0.23913043, 0.0, 0.43333333, -0.33835616],
+]
+SPEC_SECONDLY_LEADING_FEATURES = [
+    [-0.5, -0.5],
+    [0.00847458, -0.24576271],
+    [0.5, 0.5],
+    [-0.5, 0.26271186],
+    [-0.24576271, 0.00847458],
+]
+SPEC_MARKS = [
+    [7, 1, 4, 0, 0],
+    [7, 1, 4, 1, 1],
+    [12, 31, 3, 23, 3],
+    [1, 3, 6, 12, 3],
+    [2, 29, 3, 6, 2],
+]
+
+
+def test_spec_hourly_features():
+    features = timefeatures.time_features(SPEC_TIMESTAMPS, freq="h")
+    assert features.dtype == np.float32
+    np.testing.assert_allclose(features, SPEC_HOURLY_FEATURES, rtol=0, atol=1e-7)
+
+
+def test_spec_secondly_features_prepend_second_and_minute_to_hourly():
+    features = timefeatures.time_features(SPEC_TIMESTAMPS, freq="s")
+    np.testing.assert_allclose(features[:, :2], SPEC_SECONDLY_LEADING_FEATURES, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(features[:, 2:], SPEC_HOURLY_FEATURES, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_spec_marks_truncated_to_resolution(unit):
+    marks = timefeatures.time_marks(SPEC_TIMESTAMPS, freq=unit)
+    assert marks.dtype == np.int32
+    expected = np.array(SPEC_MARKS)[:, :timefeatures.num_time_marks(unit)]
+    np.testing.assert_array_equal(marks, expected)
+
+
+# --- Independent reference: Python's datetime, one element at a time ---------------------------
+
+# Restated from SPEC.md rather than taken from the module, so a wrong table fails here.
+REFERENCE_FEATURE_COLUMNS = {
+    "s": ("second", "minute", "hour", "weekday", "day", "dayofyear"),
+    "t": ("minute", "hour", "weekday", "day", "dayofyear"),
+    "h": ("hour", "weekday", "day", "dayofyear"),
+    "d": ("weekday", "day", "dayofyear"),
+    "b": ("weekday", "day", "dayofyear"),
+    "w": ("day", "isoweek"),
+    "m": ("month",),
+    "q": ("month",),
+    "y": (),
+}
+REFERENCE_MARK_COUNTS = {"s": 5, "t": 5, "h": 4, "d": 3, "b": 3, "w": 3, "m": 1, "q": 1, "y": 1}
+REFERENCE_FEATURES = {
+    "second": lambda stamp: stamp.second / 59 - 0.5,
+    "minute": lambda stamp: stamp.minute / 59 - 0.5,
+    "hour": lambda stamp: stamp.hour / 23 - 0.5,
+    "weekday": lambda stamp: stamp.weekday() / 6 - 0.5,
+    "day": lambda stamp: (stamp.day - 1) / 30 - 0.5,
+    "dayofyear": lambda stamp: (stamp.timetuple().tm_yday - 1) / 365 - 0.5,
+    "month": lambda stamp: (stamp.month - 1) / 11 - 0.5,
+    "isoweek": lambda stamp: (stamp.isocalendar()[1] - 1) / 52 - 0.5,
+}
+
+
+def reference_features(stamps, unit):
+    columns = REFERENCE_FEATURE_COLUMNS[unit]
+    rows = [[REFERENCE_FEATURES[name](stamp) for name in columns] for stamp in stamps]
+    return np.array(rows, np.float64).reshape(len(stamps), len(columns))
+
+
+def reference_marks(stamps, unit):
+    rows = [[stamp.month, stamp.day, stamp.weekday(), stamp.hour, stamp.minute // 15]
+            for stamp in stamps]
+    return np.array(rows, np.int64).reshape(len(stamps), 5)[:, :REFERENCE_MARK_COUNTS[unit]]
+
+
+EPOCH = dt.datetime(1970, 1, 1)
+# Year, month and leap-day edges, and seconds just before the epoch (negative offsets).
+EDGE_TIMESTAMPS = [
+    dt.datetime(1900, 1, 1), dt.datetime(1900, 3, 1), dt.datetime(1969, 12, 31, 23, 59, 59),
+    dt.datetime(1970, 1, 1), dt.datetime(2000, 2, 29, 12), dt.datetime(2015, 12, 31, 23, 59, 59),
+    dt.datetime(2016, 1, 3), dt.datetime(2016, 1, 4), dt.datetime(2020, 12, 31, 23, 59, 59),
+    dt.datetime(2021, 1, 3, 12, 45), dt.datetime(2021, 1, 4), dt.datetime(2024, 12, 31, 23, 59, 59),
+    dt.datetime(2100, 2, 28, 23, 59, 59), dt.datetime(2100, 3, 1),
+    dt.datetime(2100, 12, 31, 23, 59, 59),
+]
+
+
+def _random_timestamps(count, seed):
+    rng = np.random.default_rng(seed)
+    first = int((dt.datetime(1900, 1, 1) - EPOCH).total_seconds())
+    last = int((dt.datetime(2100, 12, 31, 23, 59, 59) - EPOCH).total_seconds())
+    offsets = rng.integers(first, last, size=count, endpoint=True)
+    return [EPOCH + dt.timedelta(seconds=int(offset)) for offset in offsets] + EDGE_TIMESTAMPS
+
+
+STAMPS = _random_timestamps(3000, seed=20240229)
+STAMPS_DATETIME64 = np.array(STAMPS, dtype="datetime64[s]")
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_features_match_datetime_reference(unit):
+    features = timefeatures.time_features(STAMPS_DATETIME64, freq=unit)
+    assert features.dtype == np.float32
+    assert features.shape == (len(STAMPS), len(REFERENCE_FEATURE_COLUMNS[unit]))
+    np.testing.assert_allclose(features, reference_features(STAMPS, unit), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_marks_match_datetime_reference(unit):
+    marks = timefeatures.time_marks(STAMPS_DATETIME64, freq=unit)
+    assert marks.dtype == np.int32
+    np.testing.assert_array_equal(marks, reference_marks(STAMPS, unit))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime.max),
+                min_size=1, max_size=8),
+       st.sampled_from(UNITS))
+def test_any_year_matches_datetime_reference_and_stays_in_range(stamps, unit):
+    whole_seconds = [stamp.replace(microsecond=0) for stamp in stamps]
+    features = timefeatures.time_features(stamps, freq=unit)
+    np.testing.assert_allclose(features, reference_features(whole_seconds, unit), rtol=0, atol=1e-7)
+    assert np.all((features >= -0.5) & (features <= 0.5))
+    np.testing.assert_array_equal(timefeatures.time_marks(stamps, freq=unit),
+                                  reference_marks(whole_seconds, unit))
+
+
+@pytest.mark.parametrize("date, iso_week", [
+    ("2020-12-31", 53), ("2021-01-03", 53), ("2021-01-04", 1),
+    ("2015-12-31", 53), ("2016-01-03", 53), ("2016-01-04", 1),
+    ("2018-12-31", 1), ("2019-12-29", 52), ("2008-12-29", 1), ("2010-01-03", 53),
+    ("1969-12-31", 1), ("1900-01-01", 1), ("2099-12-31", 53), ("2100-12-31", 52),
+])
+def test_iso_week_at_year_boundaries(date, iso_week):
+    assert dt.date.fromisoformat(date).isocalendar()[1] == iso_week
+    week_feature = timefeatures.time_features([date], freq="w")[0, 1]
+    assert week_feature == pytest.approx((iso_week - 1) / 52 - 0.5, abs=1e-7)
+
+
+# --- Input forms --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("convert", [
+    pytest.param(lambda stamps: list(stamps), id="datetime-list"),
+    pytest.param(lambda stamps: [stamp.isoformat(sep=" ") for stamp in stamps], id="string-list"),
+    pytest.param(lambda stamps: np.array(stamps, dtype=object), id="object-array"),
+    pytest.param(lambda stamps: np.array(stamps, dtype="datetime64[ns]"), id="datetime64-ns"),
+    pytest.param(
+        lambda stamps: np.array(stamps, dtype="datetime64[ms]") + np.timedelta64(999, "ms"),
+        id="datetime64-ms-floored"),
+])
+@pytest.mark.parametrize("unit", ["s", "h", "w"])
+def test_input_forms_agree_with_datetime64_seconds(convert, unit):
+    dates = convert(STAMPS[:500])
+    np.testing.assert_array_equal(timefeatures.time_features(dates, unit),
+                                  timefeatures.time_features(STAMPS_DATETIME64[:500], unit))
+    np.testing.assert_array_equal(timefeatures.time_marks(dates, unit),
+                                  timefeatures.time_marks(STAMPS_DATETIME64[:500], unit))
+
+
+def test_coarse_datetime64_units_are_read_at_their_start():
+    days = np.array(["2021-01-03", "2024-02-29"], dtype="datetime64[D]")
+    np.testing.assert_array_equal(timefeatures.time_marks(days, "t"),
+                                  [[1, 3, 6, 0, 0], [2, 29, 3, 0, 0]])
+    months = np.array(["2021-05"], dtype="datetime64[M]")
+    np.testing.assert_array_equal(timefeatures.time_marks(months, "d"), [[5, 1, 5]])
+
+
+def test_aware_datetimes_use_wall_clock_time():
+    plus_two = dt.timezone(dt.timedelta(hours=2))
+    aware = [dt.datetime(2021, 1, 3, 1, 45, tzinfo=plus_two)]
+    np.testing.assert_array_equal(timefeatures.time_marks(aware, "t"), [[1, 3, 6, 1, 3]])
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_empty_dates_give_zero_rows(unit):
+    assert timefeatures.time_features([], unit).shape == (0, timefeatures.num_time_features(unit))
+    assert timefeatures.time_marks([], unit).shape == (0, timefeatures.num_time_marks(unit))
+
+
+def test_yearly_has_no_features():
+    features = timefeatures.time_features(SPEC_TIMESTAMPS, freq="A-DEC")
+    assert features.shape == (5, 0) and features.dtype == np.float32
+
+
+@pytest.mark.parametrize("bad_dates, expected_in_message", [
+    pytest.param(np.array([SPEC_TIMESTAMPS[:2]], dtype="datetime64[s]"), "(1, 2)", id="2-D"),
+    pytest.param("2021-01-03", "()", id="scalar-string"),
+    pytest.param(np.array(["2021-01-03", "2021-01-04", "NaT", "NaT"], dtype="datetime64[s]"),
+                 "position 2", id="NaT"),
+    pytest.param(["2021-01-03", None], "position 1", id="None-in-list"),
+    pytest.param([1, 2, 3], "int64", id="integers"),
+    pytest.param(np.array([1, 2], dtype="timedelta64[s]"), "timedelta64", id="timedeltas"),
+    pytest.param(["2021-13-45"], "2021-13-45", id="unparsable-string"),
+])
+@pytest.mark.parametrize("function", [timefeatures.time_features, timefeatures.time_marks])
+def test_bad_dates_raise_value_error_naming_dates(function, bad_dates, expected_in_message):
+    with pytest.raises(ValueError, match="dates") as raised:
+        function(bad_dates, "h")
+    assert expected_in_message in str(raised.value)
+
+
+# --- Frequency strings --------------------------------------------------------------------------
+
+FREQ_ALIASES = {
+    "s": ["s", "S", "10s", "10S", "sec", "1s"],
+    "t": ["t", "T", "min", "MIN", "15min", "15T", "5t"],
+    "h": ["h", "H", "3h", "24H"],
+    "d": ["d", "D", "2d"],
+    "b": ["b", "B", "5B"],
+    "w": ["w", "W", "2W", "W-SUN", "W-MON", "w-fri"],
+    "m": ["m", "M", "ME", "me", "MS", "3M", "2MS"],
+    "q": ["q", "Q", "QE", "QS", "Q-DEC", "QS-JAN", "QE-NOV", "2Q"],
+    "y": ["a", "A", "y", "Y", "YE", "YS", "AS", "A-DEC", "AS-JAN", "Y-JUN", "YE-DEC", "YS-JAN"],
+}
+EXPECTED_FEATURE_COUNTS = {"s": 6, "t": 5, "h": 4, "d": 3, "b": 3, "w": 2, "m": 1, "q": 1, "y": 0}
+
+
+@pytest.mark.parametrize(
+    "freq, unit", [(freq, unit) for unit, freqs in FREQ_ALIASES.items() for freq in freqs])
+def test_freq_alias_maps_to_unit(freq, unit):
+    assert timefeatures.parse_freq(freq) == unit
+    assert timefeatures.num_time_features(freq) == EXPECTED_FEATURE_COUNTS[unit]
+    assert timefeatures.num_time_marks(freq) == REFERENCE_MARK_COUNTS[unit]
+    features = timefeatures.time_features(SPEC_TIMESTAMPS, freq)
+    assert features.shape == (5, EXPECTED_FEATURE_COUNTS[unit])
+
+
+@pytest.mark.parametrize("bad_freq", [
+    "", "ms", "10ms", "Ms", "mS", "L", "l", "us", "U", "ns", "N",  # sub-second
+    "0h", "00min", "-1h", "1.5h", "+3h",  # multiples
+    " h", "h ", "hour", "hourly", "x", "15", "h-", "\uff13h",  # unknown spellings
+    "W-DEC", "Q-SUN", "H-MON", "M-JAN", "D-SUN",  # anchors that do not fit
+    None, 1, 1.0, b"h",  # not strings
+])
+def test_bad_freq_raises_value_error_naming_received_value(bad_freq):
+    with pytest.raises(ValueError, match="freq") as raised:
+        timefeatures.parse_freq(bad_freq)
+    assert repr(bad_freq) in str(raised.value)
+
+
+@pytest.mark.parametrize("function", [timefeatures.time_features, timefeatures.time_marks])
+def test_feature_functions_validate_freq(function):
+    with pytest.raises(ValueError, match="'ms'"):
+        function(SPEC_TIMESTAMPS, "ms")
+
+
+# --- Pandas, docstrings, purity -----------------------------------------------------------------
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_pandas_inputs_match_datetime64(unit):
+    pd = pytest.importorskip("pandas")
+    naive = pd.DatetimeIndex(STAMPS_DATETIME64)
+    aware = naive.tz_localize(dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    expected_features = timefeatures.time_features(STAMPS_DATETIME64, unit)
+    expected_marks = timefeatures.time_marks(STAMPS_DATETIME64, unit)
+    # Aware input keeps its wall-clock time, which is the naive time it was localised from.
+    for dates in (naive, pd.Series(naive), aware, pd.Series(aware)):
+        np.testing.assert_array_equal(timefeatures.time_features(dates, unit), expected_features)
+        np.testing.assert_array_equal(timefeatures.time_marks(dates, unit), expected_marks)
+
+
+def test_docstring_examples_run():
+    results = doctest.testmod(timefeatures)
+    assert results.attempted >= 6
+    assert results.failed == 0
+
+
+def test_module_imports_neither_tensorflow_nor_pandas():
+    check = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('timefeatures', {str(_MODULE_PATH)!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(sorted({'tensorflow', 'pandas', 'keras'} & set(sys.modules)))\n"
+    )
+    imported = subprocess.run([sys.executable, "-c", check],
+                              capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "[]"

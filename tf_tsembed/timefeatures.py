@@ -1,0 +1,251 @@
+"""Calendar features of timestamps, computed on the host with NumPy only.
+
+``time_features`` gives the continuous features in [-0.5, 0.5] that TimeFeatureEmbedding
+consumes; ``time_marks`` gives the integer calendar marks that TemporalEmbedding looks up.
+Frequency strings are mapped here rather than by pandas because pandas 3 rejects the old
+letters ('t', 'm', 'a', 'H', 'T', 'S') that the reference code and its data configs use,
+and because this module must not need pandas at all.
+
+>>> time_marks(["2021-01-03 12:45:00"], freq="15min")
+array([[ 1,  3,  6, 12,  3]], dtype=int32)
+"""
+
+import re
+
+import numpy as np
+
+_MONTH_ANCHORS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN",
+                  "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_WEEKDAY_ANCHORS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+# Aliases are matched case-insensitively, except "MS" (month start), which pandas tells
+# apart from "ms" (millisecond) by case alone.
+_ALIASES_BY_UNIT = {
+    "s": ("s", "sec"),
+    "t": ("t", "min"),
+    "h": ("h",),
+    "d": ("d",),
+    "b": ("b",),
+    "w": ("w",),
+    "m": ("m", "me"),
+    "q": ("q", "qe", "qs"),
+    "y": ("y", "ye", "ys", "a", "as"),
+}
+_UNIT_BY_ALIAS = {alias: unit for unit, aliases in _ALIASES_BY_UNIT.items() for alias in aliases}
+_SUB_SECOND_ALIASES = ("ms", "l", "us", "u", "ns", "n")
+_ANCHORS_BY_UNIT = {"w": _WEEKDAY_ANCHORS, "q": _MONTH_ANCHORS, "y": _MONTH_ANCHORS}
+_ACCEPTED_DATES = "datetime64 values, date strings or datetime objects"
+_FREQ_PATTERN = re.compile(r"([0-9]*)([A-Za-z]+)(?:-([A-Za-z]+))?")
+
+_ACCEPTED_FREQS = (
+    "an optional positive integer multiple followed by one of "
+    "s/S/sec, t/T/min, h/H, d/D, b/B, w/W (anchored: W-MON..W-SUN), m/M/ME/MS, "
+    "q/Q/QE/QS, y/Y/YE/YS/a/A/AS (quarterly and yearly anchored by month: Q-DEC, A-JUN, ...); "
+    "sub-second frequencies (ms, us, ns, L, U, N) are not supported"
+)
+
+# Features per unit, fine to coarse, as TimeFeatureEmbedding expects them.
+_FEATURES_BY_UNIT = {
+    "s": ("second", "minute", "hour", "weekday", "day", "dayofyear"),
+    "t": ("minute", "hour", "weekday", "day", "dayofyear"),
+    "h": ("hour", "weekday", "day", "dayofyear"),
+    "d": ("weekday", "day", "dayofyear"),
+    "b": ("weekday", "day", "dayofyear"),
+    "w": ("day", "isoweek"),
+    "m": ("month",),
+    "q": ("month",),
+    "y": (),
+}
+# Calendar field -> (its first value, its span); the feature is (field - first) / span - 0.5.
+_FEATURE_SCALES = {
+    "second": (0, 59),
+    "minute": (0, 59),
+    "hour": (0, 23),
+    "weekday": (0, 6),
+    "day": (1, 30),
+    "dayofyear": (1, 365),
+    "month": (1, 11),
+    "isoweek": (1, 52),
+}
+# Integer marks run coarse to fine; a unit keeps the leading columns its resolution resolves.
+_MARK_FIELDS = ("month", "day", "weekday", "hour", "quarter_hour")
+_NUM_MARKS_BY_UNIT = {"s": 5, "t": 5, "h": 4, "d": 3, "b": 3, "w": 3, "m": 1, "q": 1, "y": 1}
+
+
+def _freq_error(freq, reason=""):
+    return ValueError(f"freq must be {_ACCEPTED_FREQS}; got {freq!r}{reason}")
+
+
+def parse_freq(freq: str) -> str:
+    """Map a frequency string to its canonical unit, one of "s t h d b w m q y".
+
+    Old single letters and pandas aliases are both accepted, with an optional integer
+    multiple ("15min", "3h") and, for weekly, quarterly and yearly data, an anchor
+    ("W-SUN", "Q-DEC", "A-JUN"). Letters are case-insensitive except "MS" (month start),
+    because "ms" is the millisecond; sub-second frequencies are rejected.
+
+    >>> [parse_freq(f) for f in ("15min", "3H", "W-MON", "MS", "QE-DEC", "A")]
+    ['t', 'h', 'w', 'm', 'q', 'y']
+    """
+    if not isinstance(freq, str):
+        raise _freq_error(freq, f" of type {type(freq).__name__}, expected a str")
+    match = _FREQ_PATTERN.fullmatch(freq)
+    if match is None:
+        raise _freq_error(freq)
+    multiple, alias, anchor = match.groups()
+    if multiple and int(multiple) == 0:
+        raise _freq_error(freq, ": the multiple must be a positive integer")
+    if alias == "MS":
+        unit = "m"
+    elif alias.lower() in _SUB_SECOND_ALIASES:
+        raise _freq_error(freq, ": sub-second data is not supported")
+    else:
+        unit = _UNIT_BY_ALIAS.get(alias.lower())
+    if unit is None:
+        raise _freq_error(freq, f": unknown unit {alias!r}")
+    if anchor is not None and anchor.upper() not in _ANCHORS_BY_UNIT.get(unit, ()):
+        raise _freq_error(freq, f": anchor {anchor!r} does not fit unit {alias!r}")
+    return unit
+
+
+def num_time_features(freq: str) -> int:
+    """Number of columns ``time_features`` returns for ``freq``.
+
+    >>> num_time_features("h"), num_time_features("10s"), num_time_features("A")
+    (4, 6, 0)
+    """
+    return len(_FEATURES_BY_UNIT[parse_freq(freq)])
+
+
+def num_time_marks(freq: str) -> int:
+    """Number of columns ``time_marks`` returns for ``freq``.
+
+    >>> num_time_marks("15min"), num_time_marks("h"), num_time_marks("B"), num_time_marks("MS")
+    (5, 4, 3, 1)
+    """
+    return _NUM_MARKS_BY_UNIT[parse_freq(freq)]
+
+
+def _drop_pandas_timezone(dates):
+    # Vectorised wall-clock conversion for tz-aware pandas input, found by duck typing so
+    # that pandas is never imported. A non-datetime Series raises AttributeError on .dt,
+    # which getattr turns into None.
+    if getattr(dates, "tz", None) is not None:
+        return dates.tz_localize(None)
+    accessor = getattr(dates, "dt", None)
+    if getattr(accessor, "tz", None) is not None:
+        return accessor.tz_localize(None)
+    return dates
+
+
+def _wall_clock(value):
+    if getattr(value, "tzinfo", None) is None:
+        return value
+    return value.replace(tzinfo=None)
+
+
+def _unconvertible_dates_error(values, error):
+    # Runs only once conversion has failed: find the first element NumPy cannot read, to name it.
+    for position, value in enumerate(values):
+        try:
+            np.datetime64(value)
+        except (TypeError, ValueError) as element_error:
+            return ValueError(
+                f"dates must hold {_ACCEPTED_DATES}; dates[{position}] = {value!r} is not one: "
+                f"{element_error}")
+    return ValueError(f"dates must hold {_ACCEPTED_DATES}; NumPy could not convert them: {error}")
+
+
+def _as_datetime64_seconds(dates):
+    """1-D datetime64[s] array of ``dates``; aware values are taken at their wall-clock time."""
+    values = np.asarray(_drop_pandas_timezone(dates))
+    if values.ndim != 1:
+        raise ValueError(f"dates must be 1-D; got an array of shape {values.shape}")
+    if values.size == 0:
+        return np.empty(0, "datetime64[s]")  # An empty list arrives as float64.
+    if values.dtype.kind in "OUS":
+        # Python objects need converting one by one anyway; strip tzinfo so that aware
+        # datetimes give their wall-clock time, as tz-aware pandas input does.
+        wall_clock_values = [_wall_clock(value) for value in values]
+        try:
+            values = np.asarray(wall_clock_values, dtype="datetime64")
+        except (TypeError, ValueError) as error:
+            raise _unconvertible_dates_error(wall_clock_values, error) from error
+    elif values.dtype.kind != "M":
+        raise ValueError(f"dates must hold {_ACCEPTED_DATES}; got dtype {values.dtype}")
+    not_a_time = np.isnat(values)
+    if not_a_time.any():
+        raise ValueError(
+            f"dates must not contain NaT; got NaT at position {int(np.argmax(not_a_time))}")
+    # Floor to whole seconds (NumPy's unit casts floor, also before 1970); [s] covers any
+    # year, unlike [ns] (1677..2262).
+    return values.astype("datetime64[s]")
+
+
+def _calendar_fields(dates):
+    """Integer calendar fields of ``dates`` as int64 arrays, computed without a per-element loop."""
+    seconds = _as_datetime64_seconds(dates)
+    days = seconds.astype("datetime64[D]")
+    months = seconds.astype("datetime64[M]")
+    years = seconds.astype("datetime64[Y]")
+    second_of_day = (seconds - days).astype(np.int64)
+    day_number = days.astype(np.int64)
+    weekday = (day_number + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0.
+    # ISO 8601: a week belongs to the year of its Thursday and is numbered from that
+    # year's first Thursday, so week = (day of year of the Thursday - 1) // 7 + 1.
+    thursday = (day_number - weekday + 3).astype("datetime64[D]")
+    thursday_year_start = thursday.astype("datetime64[Y]").astype("datetime64[D]")
+    return {
+        "second": second_of_day % 60,
+        "minute": second_of_day // 60 % 60,
+        "hour": second_of_day // 3600,
+        "weekday": weekday,
+        "day": (days - months.astype("datetime64[D]")).astype(np.int64) + 1,
+        "dayofyear": (days - years.astype("datetime64[D]")).astype(np.int64) + 1,
+        "month": months.astype(np.int64) % 12 + 1,
+        "isoweek": (thursday - thursday_year_start).astype(np.int64) // 7 + 1,
+        "quarter_hour": second_of_day // 60 % 60 // 15,
+    }
+
+
+def time_features(dates, freq: str = "h") -> np.ndarray:
+    """Continuous calendar features in [-0.5, 0.5]: float32 ``[L, num_time_features(freq)]``.
+
+    Columns run fine to coarse: "s" [second, minute, hour, weekday, day, dayofyear],
+    "t" drops second, "h" drops minute too, "d"/"b" [weekday, day, dayofyear], "w" [day,
+    isoweek], "m"/"q" [month], "y" none. Each is ``(field - first) / span - 0.5`` with
+    Monday = 0 and the ISO-8601 week, computed in float64 and then cast.
+
+    ``dates`` is 1-D: datetime64 values of any unit, date strings, ``datetime`` objects or
+    a pandas DatetimeIndex/Series. Timezone-aware datetimes and pandas values are read at
+    their wall-clock (local) time, not converted to UTC; a UTC offset inside a string is
+    applied by NumPy, which converts to UTC and warns. Sub-second parts are floored away.
+    NaT raises ValueError.
+
+    >>> time_features(["2021-01-03 12:45:00"], freq="h").round(4)
+    array([[ 0.0217,  0.5   , -0.4333, -0.4945]], dtype=float32)
+    """
+    feature_names = _FEATURES_BY_UNIT[parse_freq(freq)]
+    fields = _calendar_fields(dates)
+    features = np.empty((len(fields["second"]), len(feature_names)), np.float64)
+    for column, name in enumerate(feature_names):
+        first, span = _FEATURE_SCALES[name]
+        features[:, column] = (fields[name] - first) / span - 0.5
+    return features.astype(np.float32)
+
+
+def time_marks(dates, freq: str = "h") -> np.ndarray:
+    """Integer calendar marks, int32 of shape ``[L, num_time_marks(freq)]``, for TemporalEmbedding.
+
+    Columns run coarse to fine: [month 1..12, day 1..31, weekday 0..6 (Monday = 0),
+    hour 0..23, minute // 15 in 0..3], truncated to the resolution of ``freq``: 5 columns
+    for "s" and "t", 4 for "h", 3 for "d", "b" and "w", 1 for "m", "q" and "y".
+    ``dates`` is taken as in ``time_features``.
+
+    >>> time_marks(["2016-07-01 01:15:30", "2024-02-29 06:30:15"], freq="h")
+    array([[ 7,  1,  4,  1],
+           [ 2, 29,  3,  6]], dtype=int32)
+    """
+    mark_fields = _MARK_FIELDS[:num_time_marks(freq)]
+    fields = _calendar_fields(dates)
+    return np.stack([fields[field] for field in mark_fields], axis=1).astype(np.int32)

@@ -1,0 +1,108 @@
+"""PositionalEmbedding against the float64 sinusoid formula of SPEC.md."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import reference
+from tf_tsembed import PositionalEmbedding
+from tf_tsembed import positional_embedding
+
+keras = tf.keras
+
+
+@pytest.mark.parametrize("length,d_model", [(1, 1), (2, 5), (7, 3), (96, 512), (13, 8)])
+def test_matches_reference(length, d_model):
+    out = PositionalEmbedding(max_len=100, d_model=d_model)(np.zeros((3, length, 2), "float32"))
+    assert out.shape == (1, length, d_model) and out.dtype == tf.float32
+    np.testing.assert_allclose(out[0], reference.sinusoid(length, d_model), rtol=1e-6, atol=1e-6)
+
+
+def test_default_table_matches_float64_formula_and_spec_vectors():
+    out = PositionalEmbedding()(np.zeros((1, 5000, 1), "float32"))[0].numpy()
+    np.testing.assert_allclose(out, reference.sinusoid(5000, 512), rtol=0, atol=1e-6)
+    # Values quoted in SPEC.md from the reference implementation.
+    np.testing.assert_allclose(out[0, :4], [0, 1, 0, 1], atol=1e-7)
+    np.testing.assert_allclose(out[1, :4], [0.84147096, 0.54030234, 0.82185620, 0.56969506], atol=1e-7)
+    np.testing.assert_allclose(out[1, 510:512], [1.0366e-4, 1.0], rtol=1e-4)
+    np.testing.assert_allclose(out[4999, 0:2], [-0.66394955, -0.74777740], atol=1e-6)
+
+
+def test_odd_d_model_ends_with_a_sine_column():
+    out = PositionalEmbedding(max_len=10, d_model=5)(np.zeros((1, 10, 1)))[0].numpy()
+    positions = np.arange(10)
+    np.testing.assert_allclose(out[:, 4], np.sin(positions * 10000.0 ** (-4 / 5)), atol=1e-6)
+
+
+def test_has_no_weights_and_construction_computes_nothing():
+    misses = positional_embedding.sinusoid_table.cache_info().misses
+    layer = PositionalEmbedding(max_len=4321, d_model=77)
+    assert positional_embedding.sinusoid_table.cache_info().misses == misses
+    inputs = keras.Input((12, 3))
+    model = keras.Model(inputs, layer(inputs))
+    assert layer.weights == [] and model.weights == []
+
+
+def test_dynamic_length_inside_tf_function():
+    layer = PositionalEmbedding(max_len=50, d_model=6)
+    forward = tf.function(layer, input_signature=[tf.TensorSpec((None, None, 2))])
+    for length in (1, 17, 50):
+        np.testing.assert_allclose(forward(tf.zeros((2, length, 2)))[0], reference.sinusoid(length, 6), atol=1e-6)
+
+
+def test_static_length_over_max_len_raises_naming_both():
+    with pytest.raises(ValueError, match=r"L=11 exceeds max_len=10"):
+        PositionalEmbedding(max_len=10, d_model=4)(np.zeros((1, 11, 1)))
+    with pytest.raises(ValueError, match=r"L=11 exceeds max_len=10"):
+        inputs = keras.Input((11, 2))
+        PositionalEmbedding(max_len=10, d_model=4)(inputs)
+
+
+def test_dynamic_length_over_max_len_raises_at_run_time():
+    layer = PositionalEmbedding(max_len=10, d_model=4)
+    forward = tf.function(layer, input_signature=[tf.TensorSpec((None, None, 2))])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"exceeds max_len=10(.|\n)*\[11\]"):
+        forward(tf.zeros((1, 11, 2)))
+
+
+def test_xla_compiled_call_matches_reference():
+    layer = PositionalEmbedding(max_len=64, d_model=10)
+    forward = tf.function(layer, jit_compile=True)
+    np.testing.assert_allclose(forward(tf.zeros((2, 33, 1)))[0], reference.sinusoid(33, 10), atol=1e-6)
+
+
+def test_mixed_bfloat16_is_the_bf16_rounding_of_float32():
+    x = np.zeros((1, 700, 1), "float32")
+    out = PositionalEmbedding(max_len=1000, d_model=64, dtype="mixed_bfloat16")(x)
+    assert out.dtype == tf.bfloat16
+    expected = tf.cast(tf.constant(reference.sinusoid(700, 64), tf.float32), tf.bfloat16)
+    np.testing.assert_array_equal(tf.cast(out[0], tf.float32), tf.cast(expected, tf.float32))
+
+
+def test_float64_policy_is_exact():
+    out = PositionalEmbedding(max_len=3000, d_model=9, dtype="float64")(np.zeros((1, 3000, 1)))
+    assert out.dtype == tf.float64
+    np.testing.assert_allclose(out[0], reference.sinusoid(3000, 9), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs,message", [(dict(max_len=0), "max_len=0"), (dict(d_model=2.0), "d_model=2.0")])
+def test_bad_constructor_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PositionalEmbedding(**kwargs)
+
+
+def test_rank_one_input_is_rejected():
+    with pytest.raises(ValueError, match="rank >= 2"):
+        PositionalEmbedding(10, 4)(np.zeros((5,), "float32"))
+
+
+@pytest.mark.slow
+def test_exported_saved_model_holds_only_the_rows_it_uses(tmp_path):
+    inputs = keras.Input((96, 7))
+    model = keras.Model(inputs, PositionalEmbedding(5000, 512)(inputs))
+    model.export(str(tmp_path))
+    size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(tmp_path) for f in files)
+    # The 96 rows are 196,608 bytes; the whole table would be 10,240,000.
+    assert size < 1_000_000, size

@@ -1,0 +1,222 @@
+"""TokenEmbedding against the circular-convolution formula of SPEC.md."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import reference
+import roundtrip
+from tf_tsembed import TokenEmbedding
+
+keras = tf.keras
+
+# (batch, length, c_in, d_model, kernel_size): L = 1 and 2, L < kernel_size, c_in = 1, odd d_model.
+SHAPES = [
+    (2, 1, 3, 5, 3),
+    (2, 2, 1, 4, 3),
+    (1, 2, 2, 3, 5),
+    (3, 5, 7, 9, 5),
+    (2, 4, 2, 3, 1),
+    (2, 96, 7, 16, 3),
+]
+
+
+def _random(shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def _torch_layout_reference(x, weight_oik, bias):
+    """PyTorch's Conv1d(padding_mode="circular") definition on NCL data, via np.pad(mode="wrap")."""
+    pad = (weight_oik.shape[2] - 1) // 2
+    x_ncl = np.transpose(np.asarray(x, np.float64), (0, 2, 1))
+    padded = np.pad(x_ncl, ((0, 0), (0, 0), (pad, pad)), mode="wrap")
+    length = x_ncl.shape[2]
+    windows = np.stack([padded[:, :, t : t + weight_oik.shape[2]] for t in range(length)], axis=1)
+    y = np.einsum("blck,ock->blo", windows, weight_oik.astype(np.float64))
+    return y + bias
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+@pytest.mark.parametrize("batch,length,c_in,d_model,kernel_size", SHAPES)
+def test_matches_reference(batch, length, c_in, d_model, kernel_size, jit_compile):
+    layer = TokenEmbedding(c_in, d_model, kernel_size=kernel_size, jit_compile=jit_compile)
+    x = _random((batch, length, c_in))
+    out = layer(x)
+    assert out.shape == (batch, length, d_model)
+    np.testing.assert_allclose(out, reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-6)
+
+
+def test_use_bias_false_has_only_a_kernel():
+    layer = TokenEmbedding(3, 4, use_bias=False)
+    x = _random((2, 6, 3))
+    out = layer(x)
+    (kernel,) = layer.get_weights()
+    assert kernel.shape == (3, 3, 4)
+    np.testing.assert_allclose(out, reference.circular_conv1d(x, kernel), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("length", [1, 2, 11])
+def test_pytorch_conv1d_weights_load_by_transpose(length):
+    c_in, d_model, kernel_size = 4, 6, 3
+    rng = np.random.default_rng(3)
+    weight_oik = rng.normal(size=(d_model, c_in, kernel_size)).astype("float32")
+    bias = rng.normal(size=(d_model,)).astype("float32")
+    layer = TokenEmbedding(c_in, d_model, kernel_size=kernel_size)
+    layer.build((None, None, c_in))
+    layer.set_weights([weight_oik.transpose(2, 1, 0), bias])
+    x = _random((2, length, c_in), seed=4)
+    np.testing.assert_allclose(layer(x), _torch_layout_reference(x, weight_oik, bias), rtol=1e-5, atol=1e-6)
+
+
+def test_matches_pytorch_conv1d_circular_when_installed():
+    torch = pytest.importorskip("torch")
+    conv = torch.nn.Conv1d(7, 8, 3, padding=1, padding_mode="circular")
+    layer = TokenEmbedding(7, 8)
+    layer.build((None, None, 7))
+    layer.set_weights([conv.weight.detach().numpy().transpose(2, 1, 0), conv.bias.detach().numpy()])
+    x = _random((2, 10, 7))
+    expected = conv(torch.from_numpy(x).permute(0, 2, 1)).permute(0, 2, 1).detach().numpy()
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_default_init_reproduces_the_reference_distributions():
+    c_in, d_model, kernel_size = 7, 4096, 3
+    layer = TokenEmbedding(c_in, d_model)
+    layer.build((None, None, c_in))
+    kernel, bias = layer.get_weights()
+    std = np.sqrt(2.0 / (kernel_size * c_in))  # 0.30861 for C=7, k=3
+    assert abs(kernel.mean()) < 0.01
+    assert abs(kernel.std() / std - 1) < 0.02
+    # An untruncated normal puts 4.55% of its mass beyond 2 std; Keras' HeNormal puts none there.
+    assert 0.04 < np.mean(np.abs(kernel) > 2 * std) < 0.051
+    bound = 1 / np.sqrt(kernel_size * c_in)
+    assert bias.min() >= -bound and bias.max() <= bound
+    assert bias.min() < -0.95 * bound and bias.max() > 0.95 * bound
+
+
+def test_initializers_are_overridable_and_serialize():
+    layer = TokenEmbedding(2, 3, kernel_initializer="ones", bias_initializer=keras.initializers.Constant(0.5))
+    rebuilt = roundtrip.assert_config_roundtrip(layer)
+    rebuilt.build((None, None, 2))
+    kernel, bias = rebuilt.get_weights()
+    np.testing.assert_array_equal(kernel, np.ones((3, 2, 3)))
+    np.testing.assert_array_equal(bias, np.full(3, 0.5))
+
+
+def test_default_config_roundtrip_keeps_every_argument():
+    layer = TokenEmbedding(5, 8, kernel_size=5, use_bias=False, jit_compile=False, name="tok")
+    rebuilt = roundtrip.assert_config_roundtrip(layer)
+    assert (rebuilt.c_in, rebuilt.d_model, rebuilt.kernel_size) == (5, 8, 5)
+    assert (rebuilt.use_bias, rebuilt.jit_compile, rebuilt.name) == (False, False, "tok")
+
+
+def test_float64_policy_is_exact():
+    layer = TokenEmbedding(3, 5, dtype="float64")
+    x = np.random.default_rng(0).normal(size=(2, 9, 3))
+    out = layer(x)
+    assert out.dtype == tf.float64
+    np.testing.assert_allclose(out, reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("policy,dtype,rtol", [("mixed_bfloat16", tf.bfloat16, 2e-2), ("mixed_float16", tf.float16, 2e-3)])
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_mixed_precision_matches_float32_by_value(policy, dtype, rtol, jit_compile):
+    x = _random((4, 24, 7))
+    reduced = TokenEmbedding(7, 32, dtype=policy, jit_compile=jit_compile)
+    out = reduced(x)
+    assert out.dtype == dtype
+    assert reduced.get_weights()[0].dtype == np.float32
+    full = TokenEmbedding(7, 32, dtype="float32")
+    full.build((None, None, 7))
+    full.set_weights(reduced.get_weights())
+    expected = full(x).numpy()
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(tf.cast(out, tf.float32), expected, rtol=rtol, atol=rtol * scale)
+
+
+def _must_compile_functions(layer, x):
+    graph = tf.function(layer).get_concrete_function(x).graph
+    return [f.signature.name for f in graph.as_graph_def().library.function if f.attr["_XlaMustCompile"].b]
+
+
+def test_jit_compile_flag_selects_the_compiled_function():
+    x = tf.zeros((1, 4, 2))
+    assert _must_compile_functions(TokenEmbedding(2, 3), x)
+    assert not _must_compile_functions(TokenEmbedding(2, 3, jit_compile=False), x)
+
+
+_DUMP_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from tf_tsembed import TokenEmbedding
+    layer = TokenEmbedding(3, 4, jit_compile=sys.argv[1] == "1")
+    layer(np.ones((2, 5, 3), "float32")).numpy()
+    """
+)
+
+
+@pytest.mark.slow
+def test_eager_call_runs_xla_compiled_code(tmp_path):
+    """XLA writes a module for each program it compiles: an eager call must produce one."""
+    dumped = {}
+    for jit in ("1", "0"):
+        dump_dir = tmp_path / f"jit{jit}"
+        env = dict(os.environ, XLA_FLAGS=f"--xla_dump_to={dump_dir}", TF_CPP_MIN_LOG_LEVEL="2")
+        result = subprocess.run([sys.executable, "-c", _DUMP_SCRIPT, jit], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        dumped[jit] = [name for name in os.listdir(dump_dir)] if dump_dir.exists() else []
+    assert any("circular_conv1d" in name and "after_optimizations" in name for name in dumped["1"]), dumped["1"]
+    assert not any("circular_conv1d" in name for name in dumped["0"])
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(c_in=0, d_model=4), "c_in=0"),
+        (dict(c_in=2.5, d_model=4), "c_in=2.5"),
+        (dict(c_in=True, d_model=4), "c_in=True"),
+        (dict(c_in="3", d_model=4), "c_in='3'"),
+        (dict(c_in=3, d_model=-1), "d_model=-1"),
+        (dict(c_in=3, d_model=4, kernel_size=2), "kernel_size=2"),
+        (dict(c_in=3, d_model=4, kernel_size=0), "kernel_size=0"),
+    ],
+)
+def test_bad_constructor_arguments_raise_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TokenEmbedding(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "shape,message",
+    [((2, 3), "rank 3"), ((2, 3, 3, 1), "rank 3"), ((2, 5, 4), "c_in=3, but the inputs have 4 channels"), ((2, 0, 3), "at least one time step")],
+)
+def test_bad_input_shapes_raise_at_build(shape, message):
+    with pytest.raises(ValueError, match=message):
+        TokenEmbedding(3, 4).build(shape)
+    with pytest.raises(ValueError, match=message):
+        TokenEmbedding(3, 4)(np.zeros(shape, "float32"))
+
+
+def test_channel_mismatch_after_build_raises_at_call():
+    layer = TokenEmbedding(3, 4)
+    layer(np.zeros((1, 5, 3), "float32"))
+    with pytest.raises(ValueError, match="c_in=3, but the inputs have 2 channels"):
+        layer(np.zeros((1, 5, 2), "float32"))
+
+
+def test_empty_dynamic_length_fails_at_run_time():
+    layer = TokenEmbedding(3, 4)
+    forward = tf.function(layer, input_signature=[tf.TensorSpec((None, None, 3))])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least one time step"):
+        forward(tf.zeros((1, 0, 3)))
+
+
+def test_integer_inputs_raise_type_error():
+    with pytest.raises(TypeError, match="floating inputs; received dtype int32"):
+        TokenEmbedding(3, 4)(np.zeros((1, 5, 3), "int32"))

@@ -1,0 +1,65 @@
+"""The package as users meet it: public API, registration, docstring examples, README, BUILD."""
+
+import doctest
+import importlib
+import pathlib
+import pkgutil
+import re
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+import tf_tsembed
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MODULES = sorted(m.name for m in pkgutil.iter_modules(tf_tsembed.__path__, "tf_tsembed."))
+
+
+def test_version_and_public_layers_are_registered():
+    assert re.fullmatch(r"\d+\.\d+\.\d+", tf_tsembed.__version__)
+    for name in tf_tsembed.__all__:
+        obj = getattr(tf_tsembed, name)
+        if isinstance(obj, type) and issubclass(obj, tf.keras.layers.Layer):
+            assert tf.keras.utils.get_registered_object(f"tf_tsembed>{name}") is obj
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_docstring_examples_run(module_name):
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+def _readme_python_blocks():
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+@pytest.mark.slow
+def test_every_readme_python_block_runs(tmp_path):
+    blocks = _readme_python_blocks()
+    assert blocks, "README.md has no python blocks"
+    for number, block in enumerate(blocks):
+        result = subprocess.run(
+            [sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, f"README python block {number}:\n{block}\n{result.stderr[-3000:]}"
+
+
+def test_build_lists_every_module_and_test_file():
+    build = (ROOT / "BUILD").read_text()
+    listed = set(re.findall(r'"([\w/]+\.py)"', build))
+    tested = {f"tests/{p.stem}.py" for p in (ROOT / "tests").glob("test_*.py")}
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "tf_tsembed").glob("*.py")}
+    assert modules <= listed, sorted(modules - listed)
+    test_names = set(re.findall(r'"(test_\w+)"', build))
+    assert {pathlib.Path(t).stem for t in tested} <= test_names, sorted({pathlib.Path(t).stem for t in tested} - test_names)
+    support = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("*.py") if not p.name.startswith("test_")}
+    assert support <= listed, sorted(support - listed)
+
+
+def test_no_tensorflow_addons_dependency():
+    setup_cfg = (ROOT / "setup.cfg").read_text()
+    assert "tensorflow-addons" not in setup_cfg and "tensorflow_addons" not in setup_cfg

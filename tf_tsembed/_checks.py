@@ -25,3 +25,19 @@ def one_of(name, value, choices):
     if value not in choices:
         raise ValueError(f"`{name}` must be one of {list(choices)}; received {name}={value!r}.")
     return value
+
+
+def non_negative_int(name, value):
+    """Returns `value` as an int, or raises ValueError if it is not an integer >= 0."""
+    is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not is_int or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer; received {name}={value!r}.")
+    return int(value)
+
+
+def positive_float(name, value):
+    """Returns `value` as a float, or raises ValueError if it is not a finite number > 0."""
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not is_number or not 0.0 < value < float("inf"):
+        raise ValueError(f"`{name}` must be a finite positive float; received {name}={value!r}.")
+    return float(value)

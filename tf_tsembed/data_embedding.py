@@ -1,0 +1,441 @@
+"""The DataEmbedding family: value, calendar and position embeddings summed, then one dropout."""
+
+import math
+
+import tensorflow as tf
+
+from tf_tsembed import _checks
+from tf_tsembed.positional_embedding import PositionalEmbedding
+from tf_tsembed.temporal_embedding import TemporalEmbedding, TimeFeatureEmbedding, after_checks
+from tf_tsembed.token_embedding import TokenEmbedding, circular_conv1d
+
+keras = tf.keras
+
+EMBED_TYPES = ("fixed", "learned", "timeF")
+CONVENTIONS = ("tslib", "informer")
+
+
+def summed_embedding(x, kernel, bias, position, temporal_function, temporal_args):
+    """`circular_conv1d(x, kernel, bias) (+ position) (+ temporal_function(*temporal_args))`.
+
+    One function for the whole sum, so that under XLA the adds fuse with the convolution's
+    output instead of each term being written out at full size. `position` is `(1, L, D)` and
+    broadcasts over the batch; None leaves a term out.
+    """
+    outputs = circular_conv1d(x, kernel, bias)
+    if position is not None:
+        outputs += position
+    if temporal_function is not None:
+        outputs += temporal_function(*temporal_args)
+    return outputs
+
+
+# Weights come in as tensors, not variables, as for TokenEmbedding: an XLA cluster that captures
+# a mirrored variable fails under MirroredStrategy.
+_compiled_summed_embedding = tf.function(summed_embedding, jit_compile=True)
+
+
+def _check_rank3(layer_name, argument, shape):
+    if shape.rank != 3:
+        raise ValueError(
+            f"{layer_name} expects `{argument}` of rank 3 (batch, time, columns); "
+            f"received shape {shape}."
+        )
+
+
+def _check_paired_shapes(layer_name, x_shape, x_mark_shape):
+    """`x_mark` must match `x` in batch and length: otherwise it would broadcast or fail late."""
+    for axis, what in ((0, "batch size"), (1, "length")):
+        size, mark_size = x_shape[axis], x_mark_shape[axis]
+        if size is not None and mark_size is not None and size != mark_size:
+            raise ValueError(
+                f"{layer_name}: `x_mark` must have the {what} of `x` ({size}); received x_mark "
+                f"shape {x_mark_shape} for x shape {x_shape}."
+            )
+
+
+def _paired_marks(layer_name, x, x_mark):
+    """`x_mark` of rank 3, checked to match `x` in batch and length (at run time if need be)."""
+    _check_rank3(layer_name, "x_mark", x_mark.shape)
+    _check_paired_shapes(layer_name, x.shape, x_mark.shape)
+    if None not in x.shape[:2] and None not in x_mark.shape[:2]:
+        return x_mark
+    check = tf.debugging.assert_equal(
+        tf.shape(x)[:2],
+        tf.shape(x_mark)[:2],
+        message=f"{layer_name}: `x_mark` must have the batch size and length of `x`",
+    )
+    return after_checks([check], x_mark)
+
+
+class _SummedEmbedding(keras.layers.Layer):
+    """DataEmbedding with or without the positional term; see the public subclasses."""
+
+    def __init__(self, c_in, d_model, embed_type, freq, dropout, convention, jit_compile, **kwargs):
+        super().__init__(**kwargs)
+        # Float marks must reach TemporalEmbedding's range and integrality checks unrounded by
+        # bfloat16; `x` is cast to the compute dtype explicitly.
+        self.autocast = False
+        self.c_in = _checks.positive_int("c_in", c_in)
+        self.d_model = _checks.positive_int("d_model", d_model)
+        self.embed_type = _checks.one_of("embed_type", embed_type, EMBED_TYPES)
+        self.freq = freq
+        self.dropout = _checks.probability("dropout", dropout)
+        self.convention = _checks.one_of("convention", convention, CONVENTIONS)
+        self.jit_compile = bool(jit_compile)
+        use_bias = self.convention == "informer"
+        self.value_embedding = TokenEmbedding(
+            self.c_in,
+            self.d_model,
+            use_bias=use_bias,
+            jit_compile=self.jit_compile,
+            dtype=self.dtype_policy,
+            name="value_embedding",
+        )
+        if self.embed_type == "timeF":
+            self.temporal_embedding = TimeFeatureEmbedding(
+                self.d_model,
+                freq=freq,
+                use_bias=use_bias,
+                dtype=self.dtype_policy,
+                name="temporal_embedding",
+            )
+        else:
+            self.temporal_embedding = TemporalEmbedding(
+                self.d_model,
+                embed_type=embed_type,
+                freq=freq,
+                dtype=self.dtype_policy,
+                name="temporal_embedding",
+            )
+        self.position_embedding = None
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="dropout"
+        )
+
+    def build(self, x_shape, x_mark_shape=None):
+        # Every check before any sublayer creates weights: a failed build must leave nothing
+        # half-built behind for the next call.
+        x_shape = tf.TensorShape(x_shape)
+        self.value_embedding._check_input_shape(x_shape)
+        if x_mark_shape is None:
+            # The temporal tables do not depend on the input: build them for an unknown width.
+            x_mark_shape = x_shape[:-1].concatenate([None])
+        else:
+            x_mark_shape = tf.TensorShape(x_mark_shape)
+            self.temporal_embedding._check_shape(x_mark_shape)
+            _check_paired_shapes(type(self).__name__, x_shape, x_mark_shape)
+        if self.position_embedding is not None:
+            self.position_embedding.build(x_shape)
+        self.value_embedding.build(x_shape)
+        self.temporal_embedding.build(x_mark_shape)
+        self.dropout_layer.build(x_shape[:-1].concatenate([self.d_model]))
+        self.built = True
+
+    def _token_args(self, x):
+        """Validated `(x, kernel, bias)` for `circular_conv1d`, in the compute dtype."""
+        token = self.value_embedding
+        if not x.dtype.is_floating:
+            raise TypeError(
+                f"{type(self).__name__} expects floating `x`; received dtype {x.dtype.name}."
+            )
+        token._check_input_shape(x.shape)
+        if x.shape[1] is None:
+            check = tf.debugging.assert_positive(
+                tf.shape(x)[1],
+                message=f"{type(self).__name__} needs at least one time step (L >= 1)",
+            )
+            x = after_checks([check], x)
+        dtype = self.compute_dtype
+        bias = tf.cast(token.bias, dtype) if token.use_bias else None
+        return tf.cast(x, dtype), tf.cast(token.kernel, dtype), bias
+
+    def call(self, x, x_mark=None, training=None):
+        x = tf.convert_to_tensor(x)
+        x, kernel, bias = self._token_args(x)
+        position = None
+        if self.position_embedding is not None:
+            position = self.position_embedding(x)
+        temporal_function, temporal_args = None, ()
+        if x_mark is not None:
+            x_mark = _paired_marks(type(self).__name__, x, tf.convert_to_tensor(x_mark))
+            temporal_function, temporal_args = self.temporal_embedding._terms(x_mark)
+        summed = _compiled_summed_embedding if self.jit_compile else summed_embedding
+        outputs = summed(x, kernel, bias, position, temporal_function, temporal_args)
+        return self.dropout_layer(outputs, training=training)
+
+    def compute_output_shape(self, x_shape, x_mark_shape=None):
+        return tuple(x_shape)[:-1] + (self.d_model,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            c_in=self.c_in,
+            d_model=self.d_model,
+            embed_type=self.embed_type,
+            freq=self.freq,
+            dropout=self.dropout,
+            convention=self.convention,
+            jit_compile=self.jit_compile,
+        )
+        return config
+
+
+@keras.utils.register_keras_serializable(package="tf_tsembed")
+class DataEmbedding(_SummedEmbedding):
+    """Value + calendar + position embedding, then one dropout: `(B, L, c_in) -> (B, L, d_model)`.
+
+    `dropout(TokenEmbedding(x) + temporal(x_mark) + PositionalEmbedding(x))`, the input
+    embedding of Informer, TimesNet and most Time-Series-Library models. `temporal` is a
+    `TemporalEmbedding` of integer marks for `embed_type` 'fixed' or 'learned', and a
+    `TimeFeatureEmbedding` of continuous time features for 'timeF'. Without `x_mark` the
+    temporal term is left out. Dropout is applied once, to the sum.
+
+    Args:
+        c_in: int, number of input channels (variables).
+        d_model: int, embedding size (odd sizes work).
+        embed_type: 'fixed' (default), 'learned' or 'timeF'; see above.
+        freq: frequency string understood by `timefeatures.parse_freq` ('h', '15min', 'D',
+            ...). It fixes the number of `x_mark` columns: `num_time_marks(freq)` integer marks
+            for 'fixed'/'learned', `num_time_features(freq)` features for 'timeF'. Defaults to 'h'.
+        dropout: float in [0, 1), the dropout rate. Defaults to 0.1.
+        convention: whose bias convention to follow. 'tslib' (default): Time-Series-Library and
+            its descendants, no bias in the value convolution nor in the time-feature map.
+            'informer': Informer's original code, a bias in both.
+        max_len: int, the longest sequence the positional table covers. Defaults to 5000.
+        jit_compile: bool. True (default) computes the whole sum in one XLA-compiled function,
+            also when called eagerly, so the adds fuse; False uses plain TF ops (for TFLite or
+            serving stacks without XLA).
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        x: `(B, L, c_in)` floating tensor, 1 <= L <= max_len.
+        x_mark: optional `(B, L, columns)` tensor: integer marks (floats holding whole numbers
+            are accepted) for 'fixed'/'learned', floating time features for 'timeF'.
+        training: bool, whether dropout is active.
+
+    Returns:
+        `(B, L, d_model)` tensor in the layer's compute dtype.
+
+    Sublayers, named as in the reference: `value_embedding` (`TokenEmbedding`),
+    `position_embedding` (`PositionalEmbedding`), `temporal_embedding`, `dropout_layer`.
+
+    Errors: bad arguments raise ValueError at construction (unknown `freq`, `embed_type` or
+    `convention`; yearly `freq` with 'timeF'). Wrong shapes (channels, mark columns, L > max_len,
+    `x_mark` whose batch or length differs from `x`) raise ValueError at build or call;
+    out-of-range marks raise InvalidArgumentError at run time, except inside an enclosing
+    XLA-compiled function, where run-time asserts are dropped and a gather clamps silently
+    (see `TemporalEmbedding`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = DataEmbedding(c_in=7, d_model=16, freq="h")
+    >>> x = np.zeros((2, 96, 7), "float32")
+    >>> x_mark = np.tile(np.array([7, 1, 4, 0], "int32"), (2, 96, 1))
+    >>> layer(x, x_mark).shape
+    TensorShape([2, 96, 16])
+
+    Reference:
+        Zhou et al., "Informer: Beyond Efficient Transformer for Long Sequence Time-Series
+        Forecasting", AAAI 2021; `DataEmbedding` in Time-Series-Library `layers/Embed.py`.
+    """
+
+    def __init__(
+        self,
+        c_in,
+        d_model,
+        embed_type="fixed",
+        freq="h",
+        dropout=0.1,
+        convention="tslib",
+        max_len=5000,
+        jit_compile=True,
+        **kwargs,
+    ):
+        super().__init__(
+            c_in, d_model, embed_type, freq, dropout, convention, jit_compile, **kwargs
+        )
+        self.max_len = _checks.positive_int("max_len", max_len)
+        self.position_embedding = PositionalEmbedding(
+            self.max_len, self.d_model, dtype=self.dtype_policy, name="position_embedding"
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(max_len=self.max_len)
+        return config
+
+
+@keras.utils.register_keras_serializable(package="tf_tsembed")
+class DataEmbeddingWithoutPosition(_SummedEmbedding):
+    """Value + calendar embedding, then one dropout, no position: `(B, L, c_in) -> (B, L, d_model)`.
+
+    `dropout(TokenEmbedding(x) + temporal(x_mark))`, the input embedding of Autoformer and
+    FEDformer (`DataEmbedding_wo_pos`), whose decomposition and auto-correlation make the
+    positional term unnecessary. Everything else is as in `DataEmbedding`.
+
+    Args:
+        c_in: int, number of input channels (variables).
+        d_model: int, embedding size.
+        embed_type: 'fixed' (default), 'learned' or 'timeF', as in `DataEmbedding`.
+        freq: frequency string, as in `DataEmbedding`. Defaults to 'h'.
+        dropout: float in [0, 1), the dropout rate. Defaults to 0.1.
+        convention: 'tslib' (default, no biases) or 'informer' (biases in the value convolution
+            and the time-feature map), as in `DataEmbedding`.
+        jit_compile: bool, as in `DataEmbedding`. Defaults to True.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        x: `(B, L, c_in)` floating tensor, L >= 1.
+        x_mark: optional `(B, L, columns)` marks or time features, as in `DataEmbedding`.
+        training: bool, whether dropout is active.
+
+    Returns:
+        `(B, L, d_model)` tensor in the layer's compute dtype.
+
+    Errors: as in `DataEmbedding`, without the max_len limit.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = DataEmbeddingWithoutPosition(c_in=7, d_model=16, embed_type="timeF", freq="h")
+    >>> layer(np.zeros((2, 96, 7), "float32"), np.zeros((2, 96, 4), "float32")).shape
+    TensorShape([2, 96, 16])
+
+    Reference:
+        Wu et al., "Autoformer: Decomposition Transformers with Auto-Correlation for Long-Term
+        Series Forecasting", NeurIPS 2021.
+    """
+
+    def __init__(
+        self,
+        c_in,
+        d_model,
+        embed_type="fixed",
+        freq="h",
+        dropout=0.1,
+        convention="tslib",
+        jit_compile=True,
+        **kwargs,
+    ):
+        super().__init__(
+            c_in, d_model, embed_type, freq, dropout, convention, jit_compile, **kwargs
+        )
+
+
+@keras.utils.register_keras_serializable(package="tf_tsembed")
+class DataEmbeddingInverted(keras.layers.Layer):
+    """Each variable's whole series as one token: `(B, L, N) -> (B, N (+ F), d_model)`.
+
+    The iTransformer embedding: `x` is transposed to `(B, N, L)`; when given, the time features
+    `x_mark (B, L, F)` are transposed to `(B, F, L)` and appended as F more tokens; a linear map
+    with bias takes each token's L values to `d_model`; then one dropout.
+
+    Args:
+        c_in: int, the series length L that every token holds (the reference calls it `c_in`
+            and iTransformer passes `seq_len`).
+        d_model: int, embedding size.
+        dropout: float in [0, 1), the dropout rate. Defaults to 0.1.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        x: `(B, c_in, N)` floating tensor.
+        x_mark: optional `(B, c_in, F)` tensor of time features (integer marks are cast to the
+            compute dtype as they are).
+        training: bool, whether dropout is active.
+
+    Returns:
+        `(B, N + F, d_model)` tensor (`(B, N, d_model)` without `x_mark`) in the compute dtype.
+
+    The linear map is the `keras.layers.Dense` sublayer `value_embedding` with kernel
+    `(c_in, d_model)` and bias, both initialised `U(-1/sqrt(c_in), +1/sqrt(c_in))` as PyTorch's
+    Linear; a PyTorch weight `(d_model, c_in)` loads transposed.
+
+    Errors: a length other than `c_in`, a wrong rank, or an `x_mark` whose batch or length
+    differs from `x` raise ValueError at build or call (InvalidArgumentError at run time when
+    the length is unknown while tracing); non-numeric `x_mark` raises TypeError.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = DataEmbeddingInverted(c_in=96, d_model=16)
+    >>> layer(np.zeros((2, 96, 7), "float32"), np.zeros((2, 96, 4), "float32")).shape
+    TensorShape([2, 11, 16])
+
+    Reference:
+        Liu et al., "iTransformer: Inverted Transformers Are Effective for Time Series
+        Forecasting", ICLR 2024.
+    """
+
+    def __init__(self, c_in, d_model, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.c_in = _checks.positive_int("c_in", c_in)
+        self.d_model = _checks.positive_int("d_model", d_model)
+        self.dropout = _checks.probability("dropout", dropout)
+        bound = 1.0 / math.sqrt(self.c_in)
+        self.value_embedding = keras.layers.Dense(
+            self.d_model,
+            kernel_initializer=keras.initializers.RandomUniform(-bound, bound),
+            bias_initializer=keras.initializers.RandomUniform(-bound, bound),
+            dtype=self.dtype_policy,
+            name="value_embedding",
+        )
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="dropout"
+        )
+
+    def _check_x_shape(self, shape):
+        _check_rank3(type(self).__name__, "x", shape)
+        if shape[1] is not None and shape[1] != self.c_in:
+            raise ValueError(
+                f"{type(self).__name__} was built with c_in={self.c_in} (the series length), but "
+                f"`x` has length {shape[1]} (shape {shape})."
+            )
+
+    def build(self, x_shape, x_mark_shape=None):
+        x_shape = tf.TensorShape(x_shape)
+        self._check_x_shape(x_shape)
+        if x_mark_shape is not None:
+            x_mark_shape = tf.TensorShape(x_mark_shape)
+            _check_rank3(type(self).__name__, "x_mark", x_mark_shape)
+            _check_paired_shapes(type(self).__name__, x_shape, x_mark_shape)
+        self.value_embedding.build((x_shape[0], None, self.c_in))
+        self.dropout_layer.build((x_shape[0], None, self.d_model))
+        self.built = True
+
+    def call(self, x, x_mark=None, training=None):
+        name = type(self).__name__
+        x = tf.convert_to_tensor(x)
+        if not x.dtype.is_floating:
+            raise TypeError(f"{name} expects floating `x`; received dtype {x.dtype.name}.")
+        self._check_x_shape(x.shape)
+        if x.shape[1] is None:
+            check = tf.debugging.assert_equal(
+                tf.shape(x)[1],
+                self.c_in,
+                message=f"{name}: the length of `x` must equal c_in={self.c_in}",
+            )
+            x = after_checks([check], x)
+        dtype = self.compute_dtype
+        tokens = tf.transpose(tf.cast(x, dtype), (0, 2, 1))
+        if x_mark is not None:
+            x_mark = tf.convert_to_tensor(x_mark)
+            if x_mark.dtype == tf.bool or not (x_mark.dtype.is_integer or x_mark.dtype.is_floating):
+                raise TypeError(
+                    f"{name} expects numeric `x_mark`; received dtype {x_mark.dtype.name}."
+                )
+            x_mark = _paired_marks(name, x, x_mark)
+            tokens = tf.concat([tokens, tf.transpose(tf.cast(x_mark, dtype), (0, 2, 1))], axis=1)
+        return self.dropout_layer(self.value_embedding(tokens), training=training)
+
+    def compute_output_shape(self, x_shape, x_mark_shape=None):
+        tokens = x_shape[2]
+        if x_mark_shape is not None:
+            tokens = None if tokens is None or x_mark_shape[2] is None else tokens + x_mark_shape[2]
+        return (x_shape[0], tokens, self.d_model)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(c_in=self.c_in, d_model=self.d_model, dropout=self.dropout)
+        return config

@@ -1,0 +1,413 @@
+"""Calendar embeddings: FixedEmbedding, TemporalEmbedding (integer marks), TimeFeatureEmbedding."""
+
+import math
+
+import tensorflow as tf
+
+from tf_tsembed import _checks
+from tf_tsembed.positional_embedding import sinusoid_rows
+from tf_tsembed.timefeatures import num_time_features, num_time_marks
+
+keras = tf.keras
+
+# (field, table size), coarse to fine: the column order of `timefeatures.time_marks`.
+MARK_FIELDS = (("month", 13), ("day", 32), ("weekday", 7), ("hour", 24), ("minute", 4))
+
+
+def after_checks(checks, tensor):
+    """`tensor`, made to wait for the run-time `checks` (assert ops; None when run eagerly).
+
+    In a graph nothing orders an assert before the ops that consume the same input, so a
+    failing gather or slice could report its own error first; this makes the assert's clear
+    message the one that is raised.
+    """
+    checks = [check for check in checks if check is not None]
+    if not checks:
+        return tensor
+    with tf.control_dependencies(checks):
+        return tf.identity(tensor)
+
+
+def _validated_ids(layer_name, inputs, fields):
+    """`inputs` as int32 ids, after run-time checks that every id indexes its table.
+
+    `fields` holds `(name, column, size)`: the ids `inputs[..., column]` (all of `inputs` when
+    `column` is None) must lie in [0, size). Floating inputs are accepted when they hold whole
+    numbers, because the reference data loaders hand marks over as floats. The checks run on
+    the original dtype, before the cast, so that large values cannot wrap into range.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    dtype = inputs.dtype
+    if dtype == tf.bool or not (dtype.is_integer or dtype.is_floating):
+        raise TypeError(
+            f"{layer_name} expects integer ids (or floats holding whole numbers); "
+            f"received dtype {dtype.name}."
+        )
+    checks = []
+    if dtype.is_floating:
+        message = f"{layer_name}: floating ids must hold whole numbers"
+        checks.append(
+            tf.debugging.assert_equal(inputs, tf.round(inputs), message=message, summarize=3)
+        )
+    for name, column, size in fields:
+        values = inputs if column is None else inputs[..., column]
+        message = f"{layer_name}: {name} must lie in [0, {size - 1}]"
+        checks.append(tf.debugging.assert_non_negative(values, message=message, summarize=3))
+        checks.append(
+            tf.debugging.assert_less(values, tf.cast(size, dtype), message=message, summarize=3)
+        )
+    return after_checks(checks, tf.cast(inputs, tf.int32))
+
+
+def lookup_sum(ids, tables):
+    """`sum_f tables[f][ids[..., f]]`: one table per id column, the looked-up rows added up."""
+    total = tf.gather(tables[0], ids[..., 0])
+    for column in range(1, len(tables)):
+        total += tf.gather(tables[column], ids[..., column])
+    return total
+
+
+def linear(features, kernel, bias=None):
+    """`features @ kernel (+ bias)` over the last axis."""
+    outputs = tf.matmul(features, kernel)
+    if bias is not None:
+        outputs += bias
+    return outputs
+
+
+def _check_marks_shape(layer_name, shape, freq, width, what, columns=""):
+    """Rank 3 and `width` columns; the error names freq, the expected and the received width."""
+    shape = tf.TensorShape(shape)
+    if shape.rank != 3:
+        raise ValueError(
+            f"{layer_name} expects {what} of rank 3 (batch, time, columns); received shape {shape}."
+        )
+    if shape[-1] is not None and shape[-1] != width:
+        raise ValueError(
+            f"{layer_name} with freq={freq!r} expects {width} {what} columns{columns}; "
+            f"received {shape[-1]} (shape {shape})."
+        )
+
+
+def _with_dynamic_width_check(layer_name, inputs, freq, width, what):
+    """`inputs`, checked at run time to have `width` columns when that is unknown while tracing."""
+    if inputs.shape[-1] is not None:
+        return inputs
+    check = tf.debugging.assert_equal(
+        tf.shape(inputs)[-1],
+        width,
+        message=f"{layer_name} with freq={freq!r} expects {width} {what} columns",
+    )
+    return after_checks([check], inputs)
+
+
+@keras.utils.register_keras_serializable(package="tf_tsembed")
+class FixedEmbedding(keras.layers.Layer):
+    """Frozen sinusoid lookup table: integer ids of any shape `(...)` -> `(..., d_model)`.
+
+    Row `i` of the table is row `i` of the interleaved sinusoid of `PositionalEmbedding`
+    (`sin(i w_k)` in even columns, `cos(i w_k)` in odd ones). The table is a graph constant
+    computed in float64 NumPy: the layer has no weights at all, not even non-trainable ones.
+
+    Args:
+        c_in: int, number of rows (ids 0 .. c_in - 1).
+        d_model: int, embedding size (odd sizes end with a sine column).
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: integer ids of any shape. Floating ids holding whole numbers are accepted (and
+            not autocast, so ids above 256 stay exact under mixed precision).
+
+    Returns:
+        `inputs.shape + (d_model,)` tensor in the layer's compute dtype.
+
+    Errors: non-numeric or boolean ids raise TypeError. Ids outside [0, c_in) or non-integral
+    floats raise InvalidArgumentError at run time, eagerly or in a `tf.function`.
+    Inside an enclosing XLA-compiled function (e.g. a model compiled with jit_compile=True)
+    run-time asserts are dropped: a gather there clamps out-of-range ids to the nearest table
+    row without an error (TF on GPU returns zero rows instead), and floating ids are truncated
+    toward zero.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = FixedEmbedding(c_in=24, d_model=8)
+    >>> layer(np.array([[0, 23]])).shape
+    TensorShape([1, 2, 8])
+
+    Reference:
+        `FixedEmbedding` of Zhou et al., "Informer: Beyond Efficient Transformer for Long
+        Sequence Time-Series Forecasting", AAAI 2021.
+    """
+
+    def __init__(self, c_in, d_model, **kwargs):
+        super().__init__(**kwargs)
+        # Float ids must reach call unrounded: bfloat16 holds integers exactly only up to 256.
+        self.autocast = False
+        self.c_in = _checks.positive_int("c_in", c_in)
+        self.d_model = _checks.positive_int("d_model", d_model)
+
+    def table(self):
+        """The `(c_in, d_model)` table in the compute dtype, baked into the graph as a constant."""
+        return sinusoid_rows(self.c_in, self.d_model, self.c_in, self.compute_dtype)
+
+    def call(self, inputs):
+        ids = _validated_ids(type(self).__name__, inputs, [("ids", None, self.c_in)])
+        return tf.gather(self.table(), ids)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.d_model,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(c_in=self.c_in, d_model=self.d_model)
+        return config
+
+
+@keras.utils.register_keras_serializable(package="tf_tsembed")
+class TemporalEmbedding(keras.layers.Layer):
+    """Sum of per-field embeddings of integer calendar marks: `(B, L, M) -> (B, L, d_model)`.
+
+    Mark columns run coarse to fine, as `timefeatures.time_marks` returns them: month (table of
+    13 rows), day (32), weekday (7, Monday = 0), hour (24), minute // 15 (4). A frequency keeps
+    the leading `num_time_marks(freq)` columns: 5 for 's' and 't', 4 for 'h', 3 for 'd', 'b' and
+    'w', 1 for 'm', 'q' and 'y'. Only those fields have tables, and the output is the sum of
+    their rows. Unlike the reference, daily and coarser data work (the reference always reads
+    the hour from column 3).
+
+    Args:
+        d_model: int, embedding size.
+        embed_type: 'fixed' (default): frozen sinusoid tables (`FixedEmbedding`), no weights.
+            'learned': trainable tables initialised N(0, 1), as in the reference.
+        freq: frequency string understood by `timefeatures.parse_freq` ('h', '15min', 'D',
+            'W-SUN', 'MS', ...). Defaults to 'h'.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: `(B, L, num_time_marks(freq))` integer marks. Floats holding whole numbers (as
+            reference data loaders produce) are accepted and cast; they are not autocast.
+
+    Returns:
+        `(B, L, d_model)` tensor in the layer's compute dtype.
+
+    The tables are the sublayers `month_embed`, `day_embed`, `weekday_embed`, `hour_embed` and
+    `minute_embed` (those present for `freq`), as in the reference: `FixedEmbedding` layers for
+    'fixed', `keras.layers.Embedding` layers (weight `embeddings`, shape `(rows, d_model)`, the
+    layout of a PyTorch `nn.Embedding` weight) for 'learned'.
+
+    Errors: an unknown `freq` or `embed_type` raises ValueError at construction. A wrong rank or
+    number of mark columns raises ValueError at build or call, naming freq and both widths.
+    Non-numeric marks raise TypeError. Marks outside a field's table (e.g. month 13, hour 24) or
+    non-integral floats raise InvalidArgumentError at run time, naming the field and its range.
+    Inside an enclosing XLA-compiled function (e.g. a model compiled with jit_compile=True)
+    run-time asserts are dropped: a gather there clamps out-of-range ids to the nearest table
+    row without an error (TF on GPU returns zero rows instead), and floating ids are truncated
+    toward zero.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = TemporalEmbedding(d_model=8, freq="h")
+    >>> layer(np.array([[[7, 1, 4, 0], [7, 1, 4, 1]]])).shape
+    TensorShape([1, 2, 8])
+
+    Reference:
+        Zhou et al., "Informer: Beyond Efficient Transformer for Long Sequence Time-Series
+        Forecasting", AAAI 2021; `TemporalEmbedding` in Time-Series-Library `layers/Embed.py`.
+    """
+
+    def __init__(self, d_model, embed_type="fixed", freq="h", **kwargs):
+        super().__init__(**kwargs)
+        # Float marks must reach the integrality and range checks unrounded by bfloat16.
+        self.autocast = False
+        self.d_model = _checks.positive_int("d_model", d_model)
+        self.embed_type = _checks.one_of("embed_type", embed_type, ("fixed", "learned"))
+        self.freq = freq
+        self._fields = MARK_FIELDS[: num_time_marks(freq)]
+        for field, size in self._fields:
+            if self.embed_type == "fixed":
+                table = FixedEmbedding(
+                    size, self.d_model, dtype=self.dtype_policy, name=f"{field}_embed"
+                )
+            else:
+                table = keras.layers.Embedding(
+                    size,
+                    self.d_model,
+                    embeddings_initializer=keras.initializers.RandomNormal(mean=0.0, stddev=1.0),
+                    dtype=self.dtype_policy,
+                    name=f"{field}_embed",
+                )
+            setattr(self, f"{field}_embed", table)
+
+    def _table_layers(self):
+        return [getattr(self, f"{field}_embed") for field, _ in self._fields]
+
+    def _check_shape(self, shape):
+        columns = " (" + ", ".join(field for field, _ in self._fields) + ", coarse to fine)"
+        name = type(self).__name__
+        _check_marks_shape(name, shape, self.freq, len(self._fields), "mark", columns)
+
+    def build(self, input_shape):
+        self._check_shape(input_shape)
+        column_shape = tuple(tf.TensorShape(input_shape))[:-1]
+        for table in self._table_layers():
+            table.build(column_shape)
+        self.built = True
+
+    def lookup_tables(self):
+        """The tables present for `freq`, coarse to fine, as tensors of the compute dtype."""
+        if self.embed_type == "fixed":
+            return [table.table() for table in self._table_layers()]
+        return [tf.cast(table.embeddings, self.compute_dtype) for table in self._table_layers()]
+
+    def _terms(self, inputs):
+        """`(lookup_sum, args)` for validated `inputs`: lets DataEmbedding fuse the lookups."""
+        inputs = tf.convert_to_tensor(inputs)
+        name = type(self).__name__
+        self._check_shape(inputs.shape)
+        inputs = _with_dynamic_width_check(name, inputs, self.freq, len(self._fields), "mark")
+        fields = [
+            (f"{field} marks (column {column})", column, size)
+            for column, (field, size) in enumerate(self._fields)
+        ]
+        ids = _validated_ids(name, inputs, fields)
+        return lookup_sum, (ids, tuple(self.lookup_tables()))
+
+    def call(self, inputs):
+        function, args = self._terms(inputs)
+        return function(*args)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)[:-1] + (self.d_model,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(d_model=self.d_model, embed_type=self.embed_type, freq=self.freq)
+        return config
+
+
+@keras.utils.register_keras_serializable(package="tf_tsembed")
+class TimeFeatureEmbedding(keras.layers.Layer):
+    """Linear map of continuous time features: `(B, L, num_time_features(freq)) -> (B, L, d_model)`.
+
+    The features are those of `timefeatures.time_features(dates, freq)` (columns fine to coarse,
+    each in [-0.5, 0.5]): 6 for 's', 5 for 't', 4 for 'h', 3 for 'd'/'b', 2 for 'w', 1 for
+    'm'/'q'. Yearly data has no time features and is rejected.
+
+    Args:
+        d_model: int, embedding size.
+        freq: frequency string understood by `timefeatures.parse_freq`. Defaults to 'h'.
+        use_bias: bool. False (default) matches Time-Series-Library; True matches Informer's
+            original code.
+        kernel_initializer: initializer for the `(num_features, d_model)` kernel. Defaults to
+            PyTorch Linear's `U(-1/sqrt(num_features), +1/sqrt(num_features))`.
+        bias_initializer: initializer for the `(d_model,)` bias, by default the same uniform.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: `(B, L, num_time_features(freq))` floating tensor.
+
+    Returns:
+        `(B, L, d_model)` tensor in the layer's compute dtype.
+
+    Weights are `[kernel (num_features, d_model), bias (d_model,)]` (no bias when
+    `use_bias=False`): a PyTorch `Linear` weight `(d_model, num_features)` loads transposed.
+
+    Errors: an unknown or yearly `freq` raises ValueError at construction. A wrong rank or
+    number of feature columns raises ValueError at build or call, naming freq and both widths.
+    Integer inputs raise TypeError: integer calendar marks belong to `TemporalEmbedding`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = TimeFeatureEmbedding(d_model=8, freq="h")
+    >>> layer(np.zeros((2, 96, 4), "float32")).shape
+    TensorShape([2, 96, 8])
+
+    Reference:
+        Zhou et al., "Informer", AAAI 2021; `TimeFeatureEmbedding` in Time-Series-Library
+        `layers/Embed.py`.
+    """
+
+    def __init__(
+        self,
+        d_model,
+        freq="h",
+        use_bias=False,
+        kernel_initializer=None,
+        bias_initializer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.d_model = _checks.positive_int("d_model", d_model)
+        self.freq = freq
+        self.num_features = num_time_features(freq)
+        if self.num_features == 0:
+            raise ValueError(
+                f"{type(self).__name__} needs at least one time feature, but freq={freq!r} "
+                f"(yearly) has none. Use embed_type='fixed' or 'learned' (one month mark) "
+                f"for yearly data."
+            )
+        self.use_bias = bool(use_bias)
+        bound = 1.0 / math.sqrt(self.num_features)
+        if kernel_initializer is None:
+            kernel_initializer = keras.initializers.RandomUniform(-bound, bound)
+        if bias_initializer is None:
+            bias_initializer = keras.initializers.RandomUniform(-bound, bound)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def _check_shape(self, shape):
+        _check_marks_shape(type(self).__name__, shape, self.freq, self.num_features, "time-feature")
+
+    def build(self, input_shape):
+        self._check_shape(input_shape)
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.num_features, self.d_model),
+            initializer=self.kernel_initializer,
+            trainable=True,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.d_model,),
+                initializer=self.bias_initializer,
+                trainable=True,
+            )
+        self.built = True
+
+    def _terms(self, inputs):
+        """`(linear, args)` for validated `inputs`: lets DataEmbedding fuse the linear map."""
+        inputs = tf.convert_to_tensor(inputs)
+        name = type(self).__name__
+        if not inputs.dtype.is_floating:
+            raise TypeError(
+                f"{name} expects floating time features (timefeatures.time_features); received "
+                f"dtype {inputs.dtype.name}. Integer calendar marks go to TemporalEmbedding."
+            )
+        self._check_shape(inputs.shape)
+        width = self.num_features
+        inputs = _with_dynamic_width_check(name, inputs, self.freq, width, "time-feature")
+        dtype = self.compute_dtype
+        bias = tf.cast(self.bias, dtype) if self.use_bias else None
+        return linear, (tf.cast(inputs, dtype), tf.cast(self.kernel, dtype), bias)
+
+    def call(self, inputs):
+        function, args = self._terms(inputs)
+        return function(*args)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)[:-1] + (self.d_model,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            d_model=self.d_model,
+            freq=self.freq,
+            use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+        )
+        return config

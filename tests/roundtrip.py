@@ -20,7 +20,8 @@ _RELOAD_SCRIPT = textwrap.dedent(
     loaded = tf.saved_model.load(export_dir)
     with np.load(inputs_path) as data:
         inputs = [tf.constant(data[f"arr_{i}"]) for i in range(len(data.files))]
-    outputs = loaded.serve(*inputs)
+    # Keras serves a multi-input model's inputs as one list argument.
+    outputs = loaded.serve(inputs if len(inputs) > 1 else inputs[0])
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     np.savez(outputs_path, *[np.asarray(o) for o in outputs])
     """

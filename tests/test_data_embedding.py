@@ -320,29 +320,8 @@ def test_keras_file_roundtrip(tmp_path):
     roundtrip.assert_keras_file_roundtrip(_functional_model(), inputs, tmp_path)
 
 
-class _PositionalServe:
-    """A model whose export serves its inputs as positional arguments.
-
-    `model.export()` of a multi-input Functional model serves ONE list argument, while the
-    fresh-process helper calls `serve(*inputs)`.
-    """
-
-    def __init__(self, model):
-        self.model = model
-
-    def __call__(self, inputs):
-        return self.model(inputs)
-
-    def export(self, export_dir):
-        archive = keras.export.ExportArchive()
-        archive.track(self.model)
-        specs = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in self.model.inputs]
-        archive.add_endpoint("serve", lambda x, x_mark, features: self.model([x, x_mark, features]), specs)
-        archive.write_out(export_dir)
-
-
 @pytest.mark.slow
 def test_export_reloads_in_fresh_process_with_dynamic_length(tmp_path):
     inputs = [_x(length=7), _x_mark("learned", "h", length=7), _x_mark("timeF", "h", length=7)]
-    model = _PositionalServe(_functional_model(length=None))
+    model = _functional_model(length=None)
     roundtrip.assert_export_roundtrip_in_fresh_process(model, inputs, tmp_path)

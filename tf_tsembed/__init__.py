@@ -3,6 +3,7 @@
 from tf_tsembed.data_embedding import DataEmbedding, DataEmbeddingInverted, DataEmbeddingWithoutPosition
 from tf_tsembed.patch_embedding import PatchEmbedding, repeat_for_channels
 from tf_tsembed.positional_embedding import PositionalEmbedding
+from tf_tsembed.pytorch_weights import load_pytorch_weights
 from tf_tsembed.reversible_instance_norm import ReversibleInstanceNorm
 from tf_tsembed.temporal_embedding import FixedEmbedding, TemporalEmbedding, TimeFeatureEmbedding
 from tf_tsembed.token_embedding import TokenEmbedding
@@ -20,6 +21,7 @@ __all__ = [
     "TemporalEmbedding",
     "TimeFeatureEmbedding",
     "TokenEmbedding",
+    "load_pytorch_weights",
     "repeat_for_channels",
     "__version__",
 ]

@@ -94,7 +94,7 @@ REFERENCE_FEATURE_COLUMNS = {
     "q": ("month",),
     "y": (),
 }
-REFERENCE_MARK_COUNTS = {"s": 5, "t": 5, "h": 4, "d": 3, "b": 3, "w": 3, "m": 1, "q": 1, "y": 1}
+REFERENCE_MARK_COUNTS = {"s": 4, "t": 5, "h": 4, "d": 3, "b": 3, "w": 3, "m": 1, "q": 1, "y": 1}
 REFERENCE_FEATURES = {
     "second": lambda stamp: stamp.second / 59 - 0.5,
     "minute": lambda stamp: stamp.minute / 59 - 0.5,

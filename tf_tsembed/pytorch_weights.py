@@ -148,8 +148,8 @@ def load_pytorch_weights(layer, state_dict, prefix=""):
       month (13, D), day (32, D), weekday (7, D), hour (24, D), minute (4, D).
       'fixed': `<field>_embed.emb.weight`, skipped. The reference always has the hour, weekday,
       day and month tables (minute too for 't' only); ours has the fields of `freq`, so loading
-      a reference model of daily or coarser data reports its extra tables as unexpected, and
-      one of freq 's' misses `minute_embed`: those models compute something else.
+      a reference model of daily or coarser data reports its extra tables as unexpected:
+      that model computes something else (it adds the hour-0 row to every step).
     - DataEmbedding, DataEmbeddingWithoutPosition: `value_embedding.` + TokenEmbedding's names,
       `temporal_embedding.` + TemporalEmbedding's or TimeFeatureEmbedding's, and
       `position_embedding.pe`, skipped (Time-Series-Library's `DataEmbedding_wo_pos` has it too).

@@ -69,7 +69,8 @@ _FEATURE_SCALES = {
 }
 # Integer marks run coarse to fine; a unit keeps the leading columns its resolution resolves.
 _MARK_FIELDS = ("month", "day", "weekday", "hour", "quarter_hour")
-_NUM_MARKS_BY_UNIT = {"s": 5, "t": 5, "h": 4, "d": 3, "b": 3, "w": 3, "m": 1, "q": 1, "y": 1}
+# As in the reference, only minutely data have a minute table: secondly data stop at the hour.
+_NUM_MARKS_BY_UNIT = {"s": 4, "t": 5, "h": 4, "d": 3, "b": 3, "w": 3, "m": 1, "q": 1, "y": 1}
 
 
 def _freq_error(freq, reason=""):
@@ -239,7 +240,8 @@ def time_marks(dates, freq: str = "h") -> np.ndarray:
 
     Columns run coarse to fine: [month 1..12, day 1..31, weekday 0..6 (Monday = 0),
     hour 0..23, minute // 15 in 0..3], truncated to the resolution of ``freq``: 5 columns
-    for "s" and "t", 4 for "h", 3 for "d", "b" and "w", 1 for "m", "q" and "y".
+    for "t", 4 for "h" and "s" (the reference has no minute table for secondly data), 3 for
+    "d", "b" and "w", 1 for "m", "q" and "y".
     ``dates`` is taken as in ``time_features``.
 
     >>> time_marks(["2016-07-01 01:15:30", "2024-02-29 06:30:15"], freq="h")

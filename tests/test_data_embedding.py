@@ -180,7 +180,7 @@ def test_convention_switches_both_biases_and_names_the_sublayers(convention, use
             "temporal_embedding/kernel",
             "temporal_embedding/bias",
         ]
-    assert [w.path.split("/", 1)[1] for w in layer.weights] == expected
+    assert [getattr(w, "path", w.name.split(":")[0]).split("/", 1)[1] for w in layer.weights] == expected
     assert layer.position_embedding.name == "position_embedding"
 
 

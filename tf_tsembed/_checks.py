@@ -2,6 +2,8 @@
 
 import numbers
 
+import tensorflow as tf
+
 
 def positive_int(name, value, *, odd=False):
     """Returns `value` as an int, or raises ValueError if it is not a positive (odd) integer."""
@@ -41,3 +43,9 @@ def positive_float(name, value):
     if not is_number or not 0.0 < value < float("inf"):
         raise ValueError(f"`{name}` must be a finite positive float; received {name}={value!r}.")
     return float(value)
+
+
+def build_sublayer(layer, input_shape):
+    """Builds `layer` in its own name scope: tf_keras names weights by the scope, Keras 3 by the layer tree."""
+    with tf.name_scope(layer.name):
+        layer.build(input_shape)

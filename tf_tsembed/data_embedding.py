@@ -72,10 +72,9 @@ class _SummedEmbedding(keras.layers.Layer):
     """DataEmbedding with or without the positional term; see the public subclasses."""
 
     def __init__(self, c_in, d_model, embed_type, freq, dropout, convention, jit_compile, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)
         # Float marks must reach TemporalEmbedding's range and integrality checks unrounded by
         # bfloat16; `x` is cast to the compute dtype explicitly.
-        self.autocast = False
         self.c_in = _checks.positive_int("c_in", c_in)
         self.d_model = _checks.positive_int("d_model", d_model)
         self.embed_type = _checks.one_of("embed_type", embed_type, EMBED_TYPES)
@@ -126,10 +125,10 @@ class _SummedEmbedding(keras.layers.Layer):
             self.temporal_embedding._check_shape(x_mark_shape)
             _check_paired_shapes(type(self).__name__, x_shape, x_mark_shape)
         if self.position_embedding is not None:
-            self.position_embedding.build(x_shape)
-        self.value_embedding.build(x_shape)
-        self.temporal_embedding.build(x_mark_shape)
-        self.dropout_layer.build(x_shape[:-1].concatenate([self.d_model]))
+            _checks.build_sublayer(self.position_embedding, x_shape)
+        _checks.build_sublayer(self.value_embedding, x_shape)
+        _checks.build_sublayer(self.temporal_embedding, x_mark_shape)
+        _checks.build_sublayer(self.dropout_layer, x_shape[:-1].concatenate([self.d_model]))
         self.built = True
 
     def _token_args(self, x):
@@ -400,8 +399,8 @@ class DataEmbeddingInverted(keras.layers.Layer):
             x_mark_shape = tf.TensorShape(x_mark_shape)
             _check_rank3(type(self).__name__, "x_mark", x_mark_shape)
             _check_paired_shapes(type(self).__name__, x_shape, x_mark_shape)
-        self.value_embedding.build((x_shape[0], None, self.c_in))
-        self.dropout_layer.build((x_shape[0], None, self.d_model))
+        _checks.build_sublayer(self.value_embedding, (x_shape[0], None, self.c_in))
+        _checks.build_sublayer(self.dropout_layer, (x_shape[0], None, self.d_model))
         self.built = True
 
     def call(self, x, x_mark=None, training=None):

@@ -260,8 +260,8 @@ class PatchEmbedding(keras.layers.Layer):
             )
         elif length is not None:
             self._static_num_patches(length)
-        self.value_embedding.build((None, None, self.patch_len))
-        self.dropout_layer.build((None, None, self.d_model))
+        _checks.build_sublayer(self.value_embedding, (None, None, self.patch_len))
+        _checks.build_sublayer(self.dropout_layer, (None, None, self.d_model))
         self.built = True
 
     def call(self, inputs, training=None):

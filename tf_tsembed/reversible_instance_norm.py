@@ -121,14 +121,13 @@ class ReversibleInstanceNorm(keras.layers.Layer):
     """
 
     def __init__(self, num_features, eps=1e-5, affine=True, subtract_last=False, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)
         self.num_features = _checks.positive_int("num_features", num_features)
         self.eps = _checks.positive_float("eps", eps)
         self.affine = bool(affine)
         self.subtract_last = bool(subtract_last)
         # Keras would otherwise cast the inputs and the stats to bfloat16 before `call`: with an
         # 8-bit mantissa, a series at 1000 +- 1 is rounded in steps of 4 before its mean is removed.
-        self.autocast = False
         self._last_norm_stats = _LastNormStats()
         self.affine_weight = None
         self.affine_bias = None

@@ -141,9 +141,8 @@ class FixedEmbedding(keras.layers.Layer):
     """
 
     def __init__(self, c_in, d_model, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)
         # Float ids must reach call unrounded: bfloat16 holds integers exactly only up to 256.
-        self.autocast = False
         self.c_in = _checks.positive_int("c_in", c_in)
         self.d_model = _checks.positive_int("d_model", d_model)
 
@@ -217,9 +216,8 @@ class TemporalEmbedding(keras.layers.Layer):
     """
 
     def __init__(self, d_model, embed_type="fixed", freq="h", **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)
         # Float marks must reach the integrality and range checks unrounded by bfloat16.
-        self.autocast = False
         self.d_model = _checks.positive_int("d_model", d_model)
         self.embed_type = _checks.one_of("embed_type", embed_type, ("fixed", "learned"))
         self.freq = freq
@@ -251,7 +249,7 @@ class TemporalEmbedding(keras.layers.Layer):
         self._check_shape(input_shape)
         column_shape = tuple(tf.TensorShape(input_shape))[:-1]
         for table in self._table_layers():
-            table.build(column_shape)
+            _checks.build_sublayer(table, column_shape)
         self.built = True
 
     def lookup_tables(self):

@@ -1,0 +1,443 @@
+"""Every row of docs/bad_inputs.md, run: exception type, stage and message excerpt must match.
+
+Each case below is registered under the row's first column and marks the stage it is in with
+`at(...)` before each step, so that the stage that raised is checked as well. Cases whose row
+says `none` assert themselves what comes out instead of an error.
+"""
+
+import pathlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import reference
+from tf_tsembed import (
+    DataEmbedding,
+    PositionalEmbedding,
+    TemporalEmbedding,
+    TimeFeatureEmbedding,
+    TokenEmbedding,
+    timefeatures,
+)
+
+TABLE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "bad_inputs.md"
+# Rows that state the intended behaviour before the package has it; strict, so that the marker
+# goes as soon as the code does what the row says.
+AWAITING_FIX = {
+    name: "awaits the run-time channel check proposed for TokenEmbedding (unknown channel axis)"
+    for name in ("token-wrong-channels-dynamic", "token-channel-multiple-dynamic", "data-channel-multiple-dynamic")
+}
+EXCEPTIONS = {
+    "ValueError": ValueError,
+    "TypeError": TypeError,
+    "InvalidArgumentError": tf.errors.InvalidArgumentError,
+}
+MARKS = np.array([[[7, 1, 4, 0], [7, 1, 4, 1], [12, 31, 6, 23]]], "int32")  # (1, 3, 4), freq 'h'
+CASES = {}
+
+
+def _table_rows():
+    """The table's rows as dicts keyed by its header, cells without their code backticks."""
+    lines = [line.strip() for line in TABLE.read_text().splitlines() if line.strip().startswith("|")]
+    cells = [[cell.strip().strip("`") for cell in line.strip("|").split("|")] for line in lines]
+    header, _, *rows = cells
+    return [dict(zip(header, row)) for row in rows]
+
+
+ROWS = _table_rows()
+
+
+def case(name):
+    def register(function):
+        CASES[name] = function
+        return function
+
+    return register
+
+
+def _traced(layer, spec, jit_compile=False):
+    return tf.function(layer, input_signature=[spec], jit_compile=jit_compile).get_concrete_function()
+
+
+def _x(shape, dtype="float32"):
+    return np.random.default_rng(0).normal(size=shape).astype(dtype)
+
+
+@case("token-c_in-zero")
+def token_c_in_zero(at):
+    at("construction")
+    TokenEmbedding(c_in=0, d_model=8)
+
+
+@case("token-kernel-even")
+def token_kernel_even(at):
+    at("construction")
+    TokenEmbedding(3, 8, kernel_size=4)
+
+
+@case("position-max_len-zero")
+def position_max_len_zero(at):
+    at("construction")
+    PositionalEmbedding(max_len=0)
+
+
+@case("data-unknown-embed-type")
+def data_unknown_embed_type(at):
+    at("construction")
+    DataEmbedding(3, 8, embed_type="sinusoid")
+
+
+@case("temporal-unknown-freq")
+def temporal_unknown_freq(at):
+    at("construction")
+    TemporalEmbedding(8, freq="fortnight")
+
+
+@case("temporal-sub-second-freq")
+def temporal_sub_second_freq(at):
+    at("construction")
+    TemporalEmbedding(8, freq="ms")
+
+
+@case("timef-yearly-freq")
+def timef_yearly_freq(at):
+    at("construction")
+    TimeFeatureEmbedding(8, freq="y")
+
+
+@case("time-features-unknown-freq")
+def time_features_unknown_freq(at):
+    at("call")
+    timefeatures.time_features(["2016-07-01 00:00:00"], freq="xyz")
+
+
+@case("token-rank-2")
+def token_rank_2(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8)
+    at("build")
+    layer.build((2, 10))
+
+
+@case("position-rank-1")
+def position_rank_1(at):
+    at("construction")
+    layer = PositionalEmbedding(10, 8)
+    at("build")
+    layer.build((10,))
+
+
+@case("temporal-rank-2")
+def temporal_rank_2(at):
+    at("construction")
+    layer = TemporalEmbedding(8, freq="h")
+    at("build")
+    layer.build((10, 4))
+
+
+@case("token-wrong-channels")
+def token_wrong_channels(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8)
+    at("build")
+    layer.build((2, 10, 4))
+
+
+@case("token-wrong-channels-after-build")
+def token_wrong_channels_after_build(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8)
+    at("build")
+    layer.build((2, 10, 3))
+    at("call")
+    layer(_x((2, 10, 2)))
+
+
+def _run_with_unknown_channels(layer, channels, at):
+    at("construction")
+    layer = layer()
+    at("trace")
+    forward = _traced(layer, tf.TensorSpec((None, None, None)))
+    at("run time")
+    forward(tf.constant(_x((2, 10, channels))))
+
+
+@case("token-wrong-channels-dynamic")
+def token_wrong_channels_dynamic(at):
+    _run_with_unknown_channels(lambda: TokenEmbedding(3, 8), 4, at)
+
+
+@case("token-channel-multiple-dynamic")
+def token_channel_multiple_dynamic(at):
+    _run_with_unknown_channels(lambda: TokenEmbedding(30, 8, kernel_size=5), 60, at)
+
+
+@case("data-channel-multiple-dynamic")
+def data_channel_multiple_dynamic(at):
+    _run_with_unknown_channels(lambda: DataEmbedding(50, 8), 100, at)
+
+
+@case("temporal-wrong-columns")
+def temporal_wrong_columns(at):
+    at("construction")
+    layer = TemporalEmbedding(8, freq="h")
+    at("build")
+    layer.build((1, 3, 3))
+
+
+@case("data-mark-length")
+def data_mark_length(at):
+    at("construction")
+    layer = DataEmbedding(3, 8)
+    at("build")
+    layer.build((1, 5, 3), (1, 4, 4))
+
+
+@case("position-too-long")
+def position_too_long(at):
+    at("construction")
+    layer = PositionalEmbedding(max_len=10, d_model=8)
+    at("build")
+    layer.build((2, 12, 3))
+
+
+@case("position-too-long-dynamic")
+def position_too_long_dynamic(at):
+    at("construction")
+    layer = PositionalEmbedding(max_len=10, d_model=8)
+    at("trace")
+    forward = _traced(layer, tf.TensorSpec((None, None, 3)))
+    at("run time")
+    forward(tf.zeros((2, 12, 3)))
+
+
+@case("position-too-long-xla")
+def position_too_long_xla(at):
+    at("construction")
+    layer = PositionalEmbedding(max_len=10, d_model=8)
+    at("trace")
+    _traced(layer, tf.TensorSpec((2, 12, 3)), jit_compile=True)
+
+
+@case("data-too-long")
+def data_too_long(at):
+    at("construction")
+    layer = DataEmbedding(3, 8, max_len=4)
+    at("build")
+    layer.build((1, 5, 3), (1, 5, 4))
+
+
+@case("token-empty")
+def token_empty(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8)
+    at("build")
+    layer.build((2, 0, 3))
+
+
+@case("token-empty-dynamic")
+def token_empty_dynamic(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8)
+    at("trace")
+    forward = _traced(layer, tf.TensorSpec((None, None, 3)))
+    at("run time")
+    forward(tf.zeros((2, 0, 3)))
+
+
+@case("token-empty-xla-dynamic")
+def token_empty_xla_dynamic(at):
+    layer = TokenEmbedding(3, 8)
+    forward = _traced(layer, tf.TensorSpec((None, None, 3)), jit_compile=True)
+    assert forward(tf.zeros((2, 0, 3))).shape == (2, 0, 8)
+
+
+@case("data-empty")
+def data_empty(at):
+    at("construction")
+    layer = DataEmbedding(3, 8)
+    at("build")
+    layer.build((2, 0, 3))
+
+
+@case("position-empty")
+def position_empty(at):
+    assert PositionalEmbedding(10, 8)(np.zeros((2, 0, 3), "float32")).shape == (1, 0, 8)
+
+
+@case("token-empty-batch")
+def token_empty_batch(at):
+    assert TokenEmbedding(3, 8)(np.zeros((0, 10, 3), "float32")).shape == (0, 10, 8)
+
+
+def _called_with(layer, build_shape, inputs, at):
+    at("construction")
+    layer = layer()
+    at("build")
+    layer.build(build_shape)
+    at("call")
+    layer(inputs)
+
+
+@case("token-int")
+def token_int(at):
+    _called_with(lambda: TokenEmbedding(3, 8), (1, 5, 3), np.zeros((1, 5, 3), "int32"), at)
+
+
+@case("token-bool")
+def token_bool(at):
+    _called_with(lambda: TokenEmbedding(3, 8), (1, 5, 3), np.zeros((1, 5, 3), bool), at)
+
+
+@case("token-string")
+def token_string(at):
+    _called_with(lambda: TokenEmbedding(3, 8), (1, 5, 3), np.full((1, 5, 3), "1.0"), at)
+
+
+@case("data-int")
+def data_int(at):
+    _called_with(lambda: DataEmbedding(3, 8), (1, 5, 3), np.zeros((1, 5, 3), "int32"), at)
+
+
+@case("timef-int")
+def timef_int(at):
+    _called_with(lambda: TimeFeatureEmbedding(8, freq="h"), (1, 3, 4), MARKS, at)
+
+
+@case("temporal-string")
+def temporal_string(at):
+    _called_with(lambda: TemporalEmbedding(8, freq="h"), (1, 3, 4), MARKS.astype(str), at)
+
+
+@case("position-int")
+def position_int(at):
+    got = PositionalEmbedding(10, 8)(np.ones((2, 5, 3), "int32"))
+    np.testing.assert_allclose(got, reference.sinusoid(5, 8)[None], rtol=0, atol=1e-7)
+
+
+def _run_with_marks(marks, at, layer=None):
+    """Traces on an unknown length (so the range checks are in-graph asserts), then runs."""
+    at("construction")
+    layer = layer or TemporalEmbedding(8, freq="h")
+    at("trace")
+    forward = _traced(layer, tf.TensorSpec((None, None, 4), marks.dtype))
+    at("run time")
+    return forward(tf.constant(marks))
+
+
+def _marks_with(value, column, dtype="int32"):
+    marks = MARKS.astype(dtype)
+    marks[0, 1, column] = value
+    return marks
+
+
+@case("temporal-fractional-mark")
+def temporal_fractional_mark(at):
+    _run_with_marks(_marks_with(2.5, 3, "float32"), at)
+
+
+@case("temporal-nan-mark")
+def temporal_nan_mark(at):
+    _run_with_marks(_marks_with(np.nan, 0, "float32"), at)
+
+
+@case("temporal-month-13")
+def temporal_month_13(at):
+    _run_with_marks(_marks_with(13, 0), at)
+
+
+@case("temporal-hour-24")
+def temporal_hour_24(at):
+    _run_with_marks(_marks_with(24, 3), at)
+
+
+@case("temporal-negative-mark")
+def temporal_negative_mark(at):
+    _run_with_marks(_marks_with(-1, 0), at)
+
+
+@case("data-month-13")
+def data_month_13(at):
+    at("construction")
+    layer = DataEmbedding(3, 8)
+    at("trace")
+    spec = [tf.TensorSpec((None, None, 3)), tf.TensorSpec((None, None, 4), tf.int32)]
+    forward = tf.function(layer, input_signature=spec).get_concrete_function()
+    at("run time")
+    forward(tf.zeros((1, 3, 3)), tf.constant(_marks_with(13, 0)))
+
+
+@case("temporal-month-13-xla")
+def temporal_month_13_xla(at):
+    layer = TemporalEmbedding(8, freq="h")
+    forward = tf.function(layer, jit_compile=True)
+    np.testing.assert_array_equal(forward(_marks_with(13, 0)), forward(_marks_with(12, 0)))
+
+
+def _token_with(value, length, kernel_size, jit_compile):
+    """`(output, float64 reference)` for a sequence with `value` at step length // 2, channel 1, sample 1."""
+    layer = TokenEmbedding(2, 4, kernel_size=kernel_size, jit_compile=jit_compile)
+    x = _x((2, length, 2))
+    x[1, length // 2, 1] = value
+    got = np.asarray(layer(x))
+    with np.errstate(invalid="ignore"):  # Inf - Inf is the NaN the row describes
+        return got, reference.circular_conv1d(x, *layer.get_weights())
+
+
+@case("token-nan")
+def token_nan(at):
+    for jit_compile in (True, False):
+        for length, kernel_size in ((9, 3), (9, 5), (2, 3)):
+            got, expected = _token_with(np.nan, length, kernel_size, jit_compile)
+            pad, t = (kernel_size - 1) // 2, length // 2
+            nan_steps = {(t + shift) % length for shift in range(-pad, pad + 1)}
+            want_nan = np.zeros(got.shape, bool)
+            want_nan[1, sorted(nan_steps)] = True
+            np.testing.assert_array_equal(np.isnan(got), want_nan)
+            np.testing.assert_allclose(got[~want_nan], expected[~want_nan], rtol=1e-5, atol=1e-6)
+
+
+@case("token-inf")
+def token_inf(at):
+    for jit_compile in (True, False):
+        for length, kernel_size in ((9, 3), (1, 3), (2, 5)):
+            got, expected = _token_with(np.inf, length, kernel_size, jit_compile)
+            finite = np.isfinite(expected)
+            assert not finite.all()
+            np.testing.assert_array_equal(got[~finite], expected[~finite])  # same Infs, signs and NaNs
+            np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-5, atol=1e-6)
+
+
+@case("position-nan")
+def position_nan(at):
+    x = np.full((1, 6, 2), np.nan, "float32")
+    x[0, 0, 0] = np.inf
+    got = PositionalEmbedding(10, 8)(x)
+    np.testing.assert_allclose(got, reference.sinusoid(6, 8)[None], rtol=0, atol=1e-7)
+
+
+def test_every_row_has_a_case_and_every_case_a_row():
+    names = [row["Case"] for row in ROWS]
+    assert len(names) == len(set(names)), "duplicate rows"
+    assert set(names) == set(CASES)
+
+
+def _param(row):
+    name = row["Case"]
+    marks = [pytest.mark.xfail(strict=True, reason=AWAITING_FIX[name])] if name in AWAITING_FIX else []
+    return pytest.param(row, id=name, marks=marks)
+
+
+@pytest.mark.parametrize("row", [_param(row) for row in ROWS])
+def test_row(row):
+    stages = []
+    if row["Exception"] == "none":
+        assert row["Raised at"] == "—"
+        CASES[row["Case"]](stages.append)
+        return
+    with pytest.raises(EXCEPTIONS[row["Exception"]]) as raised:
+        CASES[row["Case"]](stages.append)
+    assert type(raised.value).__name__ == row["Exception"]
+    assert row["Message (excerpt)"] in str(raised.value)
+    assert stages[-1] == row["Raised at"]

@@ -1,0 +1,182 @@
+"""examples/forecast.py: its data handling against independent NumPy, and whole runs in a subprocess."""
+
+import csv
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import _forecast_example
+
+ROOT = os.path.dirname(_forecast_example.PATH)
+REPO = os.path.dirname(ROOT)
+# Small enough for a test (~20 s on 2 busy cores); the README's default run is larger and the
+# example itself exits with status 1 when it does not beat both baselines on the built-in data.
+TINY = ["--days", "120", "--epochs", "2", "--e_layers", "1", "--d_model", "16"]
+ROW = re.compile(r"^(model|repeat-last|seasonal-naive \(\d+\))\s+(\d+\.\d+)\s+(\d+\.\d+)$", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def example():
+    return _forecast_example.load()
+
+
+def _run(args, tmp_path, timeout=150):
+    export_dir = os.path.join(str(tmp_path), "saved_model")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, _forecast_example.PATH, *args, "--export_dir", export_dir],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    metrics = {name: (float(mse), float(mae)) for name, mse, mae in ROW.findall(result.stdout)}
+    return result, metrics, export_dir
+
+
+def _reference_baseline_errors(values, target, seq_len, pred_len, season, global_batch):
+    """MSE and MAE of repeat-last and seasonal-naive on the test split, from the issue's description:
+    70/10/20 chronological split, test inputs reaching seq_len rows back, train-set standardisation,
+    whole global batches of windows."""
+    num_rows = len(values)
+    num_train, num_test = int(num_rows * 0.7), int(num_rows * 0.2)
+    train = values[:num_train, target]
+    y = (values[:, target] - train.mean()) / train.std()
+    first = num_rows - num_test - seq_len
+    count = (num_rows - first - seq_len - pred_len + 1) // global_batch * global_batch
+    repeat_last, seasonal = [], []
+    for start in range(first, first + count):
+        origin = start + seq_len
+        for h in range(pred_len):
+            truth = y[origin + h]
+            repeat_last.append(truth - y[origin - 1])
+            seasonal.append(truth - y[origin - season + h % season])
+    return {
+        "repeat-last": (np.mean(np.square(repeat_last)), np.mean(np.abs(repeat_last))),
+        f"seasonal-naive ({season})": (np.mean(np.square(seasonal)), np.mean(np.abs(seasonal))),
+    }, count
+
+
+def _assert_baselines_printed(metrics, expected):
+    for name, (mse, mae) in expected.items():
+        assert metrics[name] == pytest.approx((mse, mae), abs=1e-4), name
+
+
+def test_baselines_match_a_loop_reference(example):
+    target = np.random.default_rng(0).normal(size=200)
+    starts = np.array([0, 5, 50, 150])
+    seq_len, pred_len, season = 30, 17, 7
+    forecasts = example.baselines(target, starts, seq_len, pred_len, season)
+    repeat_last, seasonal = forecasts["repeat-last"], forecasts["seasonal-naive (7)"]
+    for i, start in enumerate(starts):
+        origin = start + seq_len
+        for h in range(pred_len):
+            assert repeat_last[i, h] == target[origin - 1]
+            k = h // season + 1  # the latest whole number of seasons back that is already observed
+            assert seasonal[i, h] == target[origin + h - k * season]
+
+
+def test_split_borders_follow_time_series_library(example):
+    # Dataset_Custom: border1s = [0, n_train - seq_len, n - n_test - seq_len], border2s =
+    # [n_train, n_train + n_val, n], with n_train = int(0.7 n), n_test = int(0.2 n).
+    assert example.split_borders(1000, 96, 24) == [(0, 700), (604, 800), (704, 1000)]
+    with pytest.raises(ValueError, match=r"validation split has 196 rows, fewer than seq_len \+ pred_len = 197"):
+        example.split_borders(1000, 96, 101)
+
+
+def test_window_starts_are_whole_global_batches(example):
+    starts = example.window_starts((10, 60), seq_len=8, pred_len=4, global_batch=16)
+    np.testing.assert_array_equal(starts, np.arange(10, 42))  # 39 windows fit, 32 are kept
+    with pytest.raises(ValueError, match="fewer than one global batch of 64"):
+        example.window_starts((10, 60), seq_len=8, pred_len=4, global_batch=64)
+
+
+def test_synthetic_series_has_hourly_timestamps_and_calendar_signal(example):
+    dates, names, values = example.synthetic_series(28, seed=1)
+    assert names[-1] == "OT" and values.shape == (28 * 24, 5)
+    steps = np.diff(dates).astype("timedelta64[h]").astype(int)
+    assert np.all(steps == 1)
+    days = dates.astype("datetime64[D]").astype(np.int64)
+    weekend = (days + 3) % 7 >= 5  # 1970-01-01 was a Thursday
+    hour = dates.astype("datetime64[h]").astype(np.int64) % 24
+    target = values[:, -1]
+    assert target[~weekend].mean() - target[weekend].mean() > 1.0
+    assert np.ptp([target[hour == h].mean() for h in range(24)]) > 3.0
+    np.testing.assert_array_equal(example.synthetic_series(28, seed=1)[2], values)
+
+
+def _write_csv(path, dates, columns):
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["date", *columns])
+        for date, row in zip(dates, zip(*columns.values())):
+            writer.writerow([str(date).replace("T", " "), *(f"{v:.6f}" for v in row)])
+
+
+def test_read_csv_and_infer_season(example, tmp_path):
+    dates = np.datetime64("2016-07-01T00:00", "m") + 15 * np.arange(10)
+    path = os.path.join(str(tmp_path), "small.csv")
+    _write_csv(path, dates, {"HUFL": np.arange(10.0), "OT": np.arange(10.0) / 2})
+    read_dates, names, values = example.read_csv(path, "OT")
+    assert names == ["HUFL", "OT"]
+    np.testing.assert_array_equal(read_dates, dates.astype("datetime64[s]"))
+    np.testing.assert_allclose(values, np.stack([np.arange(10.0), np.arange(10.0) / 2], axis=1))
+    assert example.infer_season(read_dates) == 96
+    assert example.infer_season(np.datetime64("2020-01-01T00", "h") + np.arange(5)) == 24
+    assert example.infer_season(np.datetime64("2020-01-01", "D") + np.arange(5)) == 7
+    with pytest.raises(ValueError, match=r"--target must name a numeric column.*got 'load'"):
+        example.read_csv(path, "load")
+
+
+@pytest.mark.slow
+def test_builtin_data_run_beats_both_baselines_and_exports(example, tmp_path):
+    result, metrics, export_dir = _run(TINY, tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    model_mse, model_mae = metrics.pop("model")
+    assert len(metrics) == 2
+    for name, (mse, mae) in metrics.items():
+        assert model_mse < mse and model_mae < mae, (name, metrics)
+    assert "model beats both baselines on MSE and MAE: yes" in result.stdout
+    dates, names, values = example.synthetic_series(120, seed=2021)
+    expected, count = _reference_baseline_errors(values, names.index("OT"), 96, 24, 24, 32)
+    _assert_baselines_printed(metrics, expected)
+    assert f"/{count} (whole global batches of 32)" in result.stdout
+    assert f"SavedModel written to {export_dir}" in result.stdout
+    assert os.path.exists(os.path.join(export_dir, "saved_model.pb"))
+
+
+@pytest.mark.slow
+def test_csv_run_reads_splits_and_standardises_like_the_benchmarks(tmp_path):
+    rng = np.random.default_rng(3)
+    dates = np.datetime64("2017-03-01T00", "h") + np.arange(50 * 24)
+    steps = np.arange(len(dates))
+    daily = 2 * np.pi * (steps % 24) / 24
+    columns = {
+        "MUFL": 100 + 10 * np.sin(daily) + rng.normal(size=len(dates)),
+        "load": 40 + 5 * np.cos(daily) + steps / 100 + rng.normal(size=len(dates)),
+    }
+    path = os.path.join(str(tmp_path), "bench.csv")
+    _write_csv(path, dates, columns)
+    args = ["--csv", path, "--target", "load", "--embed_type", "timeF", "--epochs", "1", "--e_layers", "1",
+            "--d_model", "8", "--seq_len", "48", "--pred_len", "12", "--batch_size", "16"]
+    result, metrics, export_dir = _run(args, tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    values = np.round(np.stack(list(columns.values()), axis=1), 6)  # as written to the CSV
+    expected, count = _reference_baseline_errors(values, 1, 48, 12, 24, 16)
+    _assert_baselines_printed(metrics, expected)
+    assert f"/{count} (whole global batches of 16)" in result.stdout
+    assert np.all(np.isfinite(metrics["model"]))
+    assert os.path.exists(os.path.join(export_dir, "saved_model.pb"))
+
+
+@pytest.mark.slow
+def test_mirrored_run_on_two_virtual_cpus(tmp_path):
+    result, metrics, _ = _run([*TINY, "--strategy", "mirrored", "--virtual_cpus", "2"], tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "strategy: mirrored (2 replica(s))" in result.stdout
+    assert "(whole global batches of 64)" in result.stdout
+    assert set(metrics) == {"model", "repeat-last", "seasonal-naive (24)"}

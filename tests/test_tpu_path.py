@@ -1,0 +1,158 @@
+"""What a TPU needs, checked without one: the example's TPU branch, and XLA programs with static
+shapes, no host round trips and the batch as a run-time input (not baked in, not recompiled)."""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import _forecast_example
+import _models
+
+keras = tf.keras
+C_IN, LENGTH, D_MODEL, PRED_LEN, BATCH = 3, 24, 8, 6, 4
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+# Ops that leave the device or call code XLA does not own: TPUs have no host fallback for them.
+_HOST_OPCODES = {"custom-call", "send", "send-done", "recv", "recv-done", "infeed", "outfeed"}
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?%\S+\s+=\s+\S.*?\s([a-z][a-z0-9-]*)\(", re.MULTILINE)
+_ENTRY = re.compile(r"^ENTRY %\S+ \((.*)\) -> ", re.MULTILINE)
+
+
+def _example_model():
+    return _forecast_example.load().build_model(
+        LENGTH, PRED_LEN, C_IN, _models.NUM_MARKS, target_index=1, d_model=D_MODEL, n_heads=2, e_layers=1, d_ff=16
+    )
+
+
+def _default_layers_model():
+    return _models.default_layers_model(C_IN, LENGTH, D_MODEL, PRED_LEN)
+
+
+IDS = ["example", "default_layers"]
+MODELS = pytest.mark.parametrize("build", [_example_model, _default_layers_model], ids=IDS)
+# Package bug, reported: DataEmbedding(jit_compile=True) calls its own XLA function also inside an
+# enclosing XLA computation (Keras' jit_compile=True step on GPU, every TPU step). With gradients,
+# XLA then takes the batch as compile-time constants: baked into the program and recompiled for
+# every new batch. The example model passes jit_compile=False and is not affected.
+_NESTED_XLA = pytest.mark.xfail(strict=True, reason="DataEmbedding nests its XLA function in an XLA step")
+TRAIN_MODELS = pytest.mark.parametrize(
+    "build", [_example_model, pytest.param(_default_layers_model, marks=_NESTED_XLA)], ids=IDS
+)
+HLO_DTYPES = {"float32": "f32", "mixed_bfloat16": "bf16"}
+
+
+def _batch(seed=0):
+    rng = np.random.default_rng(seed)
+    values = tf.constant(rng.normal(size=(BATCH, LENGTH, C_IN)).astype("float32"))
+    low, high = np.array([1, 1, 0, 0]), np.array([13, 29, 7, 24])  # month, day, weekday, hour
+    marks = tf.constant(rng.integers(low, high, size=(BATCH, LENGTH, 4)).astype("int32"))
+    targets = tf.constant(rng.normal(size=(BATCH, PRED_LEN)).astype("float32"))
+    return values, marks, targets
+
+
+def _train_step(model, name="train_step"):
+    """A jit-compiled Adam step on `model`; `name` names it in TF's compilation log."""
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)
+
+    def train_step(values, marks, targets):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model([values, marks], training=True) - targets))
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        return loss
+
+    train_step.__name__ = name
+    return tf.function(train_step, jit_compile=True)
+
+
+def _assert_tpu_ready(hlo, dtype):
+    """No host ops; static shapes; values and marks of the batch are parameters of the program."""
+    opcodes = set(_INSTRUCTION.findall(hlo))
+    assert {"parameter", "dot"} <= opcodes, sorted(opcodes)  # the parse sees the instructions
+    assert not opcodes & _HOST_OPCODES, sorted(opcodes & _HOST_OPCODES)
+    assert not re.search(r"\[[^\]]*(<=|\?)", hlo), "dynamic dimension in the HLO"
+    (entry_parameters,) = _ENTRY.findall(hlo)
+    assert f"f32[{BATCH},{LENGTH},{C_IN}]" in entry_parameters, entry_parameters
+    assert f"s32[{BATCH},{LENGTH},4]" in entry_parameters, entry_parameters
+    assert f"{dtype}[{BATCH},{LENGTH},{D_MODEL}]" in hlo  # the embedding is computed in the compute dtype
+
+
+def test_tpu_branch_connects_initialises_and_builds_a_tpu_strategy(monkeypatch):
+    example = _forecast_example.load()
+    calls = []
+
+    class FakeResolver:
+        def __init__(self, tpu):
+            calls.append(("resolver", tpu))
+
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", FakeResolver)
+    monkeypatch.setattr(tf.config, "experimental_connect_to_cluster", lambda r: calls.append(("connect", r)))
+    monkeypatch.setattr(tf.tpu.experimental, "initialize_tpu_system", lambda r: calls.append(("initialize", r)))
+    monkeypatch.setattr(tf.distribute, "TPUStrategy", lambda r: calls.append(("strategy", r)) or "tpu strategy")
+    assert example.make_strategy("tpu", tpu="my-tpu") == "tpu strategy"
+    assert [name for name, _ in calls] == ["resolver", "connect", "initialize", "strategy"]
+    assert calls[0][1] == "my-tpu"
+    resolver = calls[1][1]
+    assert isinstance(resolver, FakeResolver) and all(arg is resolver for _, arg in calls[1:])
+
+
+def test_tpu_branch_without_a_tpu_fails_with_a_clear_message():
+    example = _forecast_example.load()
+    with pytest.raises(RuntimeError, match=r"--strategy tpu: no TPU found \(--tpu=''\).*--tpu local"):
+        example.make_strategy("tpu", tpu="")
+
+
+@MODELS
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_compiled_forward_is_tpu_ready(build, policy, mixed_policy):
+    mixed_policy(policy)
+    model = build()
+    forward = tf.function(lambda values, marks: model([values, marks], training=False), jit_compile=True)
+    values, marks, _ = _batch()
+    _assert_tpu_ready(forward.experimental_get_compiler_ir(values, marks)(stage="hlo"), HLO_DTYPES[policy])
+
+
+@TRAIN_MODELS
+def test_compiled_train_step_is_tpu_ready(build):
+    train_step = _train_step(build())
+    _assert_tpu_ready(train_step.experimental_get_compiler_ir(*_batch())(stage="hlo"), "f32")
+
+
+_COMPILE_COUNT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    import test_tpu_path as t
+    for name in ("example", "default_layers"):
+        step = t._train_step(getattr(t, "_" + name + "_model")(), name=name + "_step")
+        for seed in range(3):
+            step(*t._batch(seed))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def compile_counts():
+    """XLA compilations of each model's train step over 3 batches of different values, from TF's log."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", TF_CPP_VMODULE="device_compilation_profiler=1",
+               CUDA_VISIBLE_DEVICES="", PYTHONPATH=os.path.dirname(TESTS))
+    result = subprocess.run([sys.executable, "-c", _COMPILE_COUNT_SCRIPT.format(tests=TESTS)], env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = {}
+    # "device_compilation_profiler.cc:113] Compiled __inference_example_step_123 2 times, compile time: ..."
+    for name, count in re.findall(r"Compiled __inference_(\w+?)_step_\d+ (\d+) times", result.stderr):
+        counts[name] = max(counts.get(name, 0), int(count))
+    return counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["example", pytest.param("default_layers", marks=_NESTED_XLA)])
+def test_compiled_train_step_compiles_once_for_new_batches(compile_counts, name):
+    assert compile_counts[name] == 1, compile_counts

@@ -68,7 +68,9 @@ def test_build_lists_every_module_and_test_file():
     build = (ROOT / "BUILD").read_text()
     listed = set(re.findall(r'"([\w/]+\.py)"', build))
     tested = {f"tests/{p.stem}.py" for p in (ROOT / "tests").glob("test_*.py")}
-    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "tf_tsembed").glob("*.py")}
+    modules = {
+        str(p.relative_to(ROOT)) for folder in ("tf_tsembed", "benchmarks", "examples") for p in (ROOT / folder).glob("*.py")
+    }
     assert modules <= listed, sorted(modules - listed)
     test_names = set(re.findall(r'"(test_\w+)"', build))
     assert {pathlib.Path(t).stem for t in tested} <= test_names, sorted({pathlib.Path(t).stem for t in tested} - test_names)

@@ -1,0 +1,212 @@
+"""The benchmark commands run and write what they promise; the speed work keeps TokenEmbedding exact
+and free of retracing and recompiling. No timing is asserted: timings are reported, not tested."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import reference
+from tf_tsembed import PositionalEmbedding, TokenEmbedding
+from tf_tsembed import positional_embedding, token_embedding
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+REQUIRED_KEYS = {"layer", "shape", "dtype", "jit", "device", "median_ms", "floor_ms", "baseline_ms"}
+
+
+def _run(args, extra_env=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(extra_env or {}))
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_forward_cli_writes_table_and_json_with_required_keys(tmp_path):
+    path = tmp_path / "forward.json"
+    result = _run(
+        [
+            "-m", "benchmarks.forward", "--layers=TokenEmbedding,PositionalEmbedding", "--shapes=2x5x3:4",
+            "--dtypes=float32,bfloat16", "--reps=2", "--warmup=1", "--sweep_shape=1x3x2:4", f"--json={path}",
+        ]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| layer | shape | dtype | jit | median ms |" in result.stdout
+    assert "ms per unit" in result.stdout  # the fitted slopes of the sweep
+    records = json.loads(path.read_text())
+    main = [r for r in records if r["sweep"] is None]
+    # 2 layers x 2 dtypes x 3 modes on the CPU, and 2 axes x 4 sizes of the sweep.
+    assert len(main) == 12 and len(records) == 20
+    for record in records:
+        assert REQUIRED_KEYS <= set(record), record
+        assert record["device"] == "CPU"
+        assert record["median_ms"] > 0 and record["floor_ms"] > 0 and record["baseline_ms"] > 0
+        assert record["min_ms"] <= record["median_ms"] <= record["max_ms"]
+    token_eager = [r for r in main if r["layer"] == "TokenEmbedding" and r["mode"] == "eager"]
+    assert all("plain TF pad+conv, no XLA" in r["references"] for r in token_eager)
+    assert {r["jit"] for r in main} == {True, False}
+    assert {tuple(r["shape"]) for r in records if r["sweep"] == "batch"} == {(1, 3, 2, 4), (2, 3, 2, 4), (4, 3, 2, 4), (8, 3, 2, 4)}
+
+
+@pytest.mark.slow
+def test_train_step_cli_writes_json(tmp_path):
+    path = tmp_path / "train.json"
+    result = _run(
+        [
+            "-m", "benchmarks.train_step", "--batch=2", "--length=8", "--channels=3", "--d_model=8",
+            "--heads=2", "--encoder_layers=1", "--dtypes=float32", "--reps=1", "--warmup=1", f"--json={path}",
+        ]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = json.loads(path.read_text())
+    assert [r["mode"] for r in records] == ["function", "xla"]
+    for record in records:
+        assert REQUIRED_KEYS <= set(record), record
+        assert record["median_ms"] > 0 and record["baseline_ms"] > 0
+
+
+@pytest.mark.slow
+def test_forward_cli_rejects_bad_shapes_naming_the_flag():
+    result = _run(["-m", "benchmarks.forward", "--shapes=32x96x7"])
+    assert result.returncode != 0
+    assert "--shapes" in result.stderr and "'32x96x7'" in result.stderr and "BxLxC:D" in result.stderr
+
+
+def _token_layer(c_in, d_model, kernel_size=3):
+    layer = TokenEmbedding(c_in, d_model, kernel_size=kernel_size)
+    layer.build((None, None, c_in))
+    return layer
+
+
+def test_token_embedding_does_not_retrace_eagerly():
+    layer = _token_layer(2, 4)
+    compiled = token_embedding._compiled_circular_conv1d
+    layer(np.zeros((3, 5, 2), "float32"))
+    traces = compiled.experimental_get_tracing_count()
+    for _ in range(3):
+        layer(np.ones((3, 5, 2), "float32"))
+    assert compiled.experimental_get_tracing_count() == traces
+    layer(np.ones((3, 6, 2), "float32"))
+    layer(np.ones((3, 5, 2), "float32"))
+    assert compiled.experimental_get_tracing_count() == traces + 1
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_token_and_positional_embedding_do_not_retrace_in_tf_function(jit_compile):
+    token = _token_layer(2, 4)
+    position = PositionalEmbedding(max_len=16, d_model=4)
+    traces = []
+
+    @tf.function(jit_compile=jit_compile)
+    def embed(x):
+        traces.append(x.shape)
+        return token(x) + position(x)
+
+    inner = token_embedding._compiled_circular_conv1d
+    embed(tf.zeros((3, 5, 2)))
+    inner_traces = inner.experimental_get_tracing_count()
+    for value in (1.0, 2.0, 3.0):
+        embed(tf.fill((3, 5, 2), value))
+    assert len(traces) == 1
+    assert inner.experimental_get_tracing_count() == inner_traces
+
+
+def test_positional_embedding_builds_its_table_once_when_called_eagerly():
+    layer = PositionalEmbedding(max_len=37, d_model=6)
+    layer(np.zeros((1, 5, 2), "float32"))
+    misses = positional_embedding.sinusoid_table.cache_info().misses
+    for batch in (1, 4, 1):
+        layer(np.zeros((batch, 5, 2), "float32"))
+    assert positional_embedding.sinusoid_table.cache_info().misses == misses
+
+
+_RECOMPILE_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    import tensorflow as tf
+    from tf_tsembed import TokenEmbedding
+
+    layer = TokenEmbedding(3, 4)
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32"))
+    layer(x)
+    optimizer = tf.keras.optimizers.SGD(0.1)
+    optimizer.build(layer.trainable_variables)
+
+    @tf.function(jit_compile=True)
+    def train_step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(layer(x) ** 2)
+        gradients = tape.gradient(loss, layer.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, layer.trainable_variables))
+        return loss
+
+    for _ in range(4):
+        train_step(x).numpy()
+    """
+)
+
+
+@pytest.mark.slow
+def test_jit_compiled_train_step_compiles_once(tmp_path):
+    """XLA writes one module per compilation: updated weights must not trigger a new one.
+
+    A compiled function nested inside the jit-compiled step made XLA take the weights as
+    compile-time constants and recompile the step after every update.
+    """
+    dump_dir = tmp_path / "dump"
+    result = _run(["-c", _RECOMPILE_SCRIPT], {"XLA_FLAGS": f"--xla_dump_to={dump_dir}"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    modules = [n for n in os.listdir(dump_dir) if "train_step" in n and n.endswith("before_optimizations.txt")]
+    assert len(modules) == 1, modules
+
+
+# (batch, length, c_in, kernel_size): c_in * kernel_size on both sides of the CPU threshold between
+# the stacked matmul and the wrapped convolution, with L = 1 and L < kernel_size.
+FORMULATION_SHAPES = [(2, 1, 50, 3), (2, 2, 50, 5), (3, 9, 60, 3), (2, 9, 4, 3), (2, 2, 4, 5)]
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("jit_compile", [True, False])
+@pytest.mark.parametrize("batch,length,c_in,kernel_size", FORMULATION_SHAPES)
+def test_both_formulations_match_reference(batch, length, c_in, kernel_size, jit_compile, use_bias):
+    assert token_embedding._CPU_MATMUL_MAX_CONTRACTION < 50 * 3 and 4 * 5 < token_embedding._CPU_MATMUL_MAX_CONTRACTION
+    layer = TokenEmbedding(c_in, 6, kernel_size=kernel_size, use_bias=use_bias, jit_compile=jit_compile)
+    x = np.random.default_rng(length).normal(size=(batch, length, c_in)).astype("float32")
+    out = layer(x)
+    np.testing.assert_allclose(out, reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("c_in", [4, 50])
+def test_both_formulations_take_a_dynamic_length(c_in):
+    layer = _token_layer(c_in, 5)
+    embed = tf.function(layer, input_signature=[tf.TensorSpec((None, None, c_in), tf.float32)])
+    for length in (1, 7):
+        x = np.random.default_rng(length).normal(size=(2, length, c_in)).astype("float32")
+        np.testing.assert_allclose(embed(x), reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("c_in", [4, 50])
+def test_bfloat16_matches_float32_by_value_on_both_formulations(c_in):
+    x = np.random.default_rng(0).normal(size=(2, 9, c_in)).astype("float32")
+    reduced = TokenEmbedding(c_in, 8, dtype="mixed_bfloat16")
+    out = reduced(x)
+    assert out.dtype == tf.bfloat16
+    expected = reference.circular_conv1d(x, *reduced.get_weights())
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(tf.cast(out, tf.float32), expected, rtol=2e-2, atol=2e-2 * scale)
+
+
+@pytest.mark.parametrize("c_in", [4, 50])
+def test_compiled_hlo_has_no_host_ops(c_in):
+    """What XLA receives on any device: no host transfers or custom calls, only standard ops."""
+    kernel = tf.zeros((3, c_in, 8))
+    hlo = token_embedding._compiled_circular_conv1d.experimental_get_compiler_ir(
+        tf.zeros((2, 9, c_in)), kernel, tf.zeros((8,))
+    )(stage="hlo")
+    assert ("dot(" in hlo) == (c_in == 4) and ("convolution(" in hlo) == (c_in == 50)
+    for op in ("custom-call", "send(", "recv(", "outfeed", "infeed", "host"):
+        assert op not in hlo.lower(), op

@@ -250,13 +250,8 @@ def build_model(
     marks = keras.Input((seq_len, num_marks), dtype="float32" if embed_type == "timeF" else "int32", name="marks")
     revin = ReversibleInstanceNorm(num_channels, name="revin")
     normalized, stats = revin.normalize(values)
-    # Keras compiles the whole train step with XLA on GPUs, and TPUs compile every step. Nested in
-    # such a step, DataEmbedding's own XLA function makes XLA take the batch as compile-time
-    # constants and recompile for every batch (TF 2.21; tests/test_tpu_path.py), so the embedding
-    # uses plain ops here and is compiled as part of the step wherever the step is compiled.
     embedding = DataEmbedding(
-        num_channels, d_model, embed_type=embed_type, freq=freq, dropout=dropout, jit_compile=False,
-        name="embedding",
+        num_channels, d_model, embed_type=embed_type, freq=freq, dropout=dropout, name="embedding"
     )
     x = embedding(normalized, marks)
     for index in range(e_layers):

@@ -24,10 +24,6 @@ from tf_tsembed import (
 TABLE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "bad_inputs.md"
 # Rows that state the intended behaviour before the package has it; strict, so that the marker
 # goes as soon as the code does what the row says.
-AWAITING_FIX = {
-    name: "awaits the run-time channel check proposed for TokenEmbedding (unknown channel axis)"
-    for name in ("token-wrong-channels-dynamic", "token-channel-multiple-dynamic", "data-channel-multiple-dynamic")
-}
 EXCEPTIONS = {
     "ValueError": ValueError,
     "TypeError": TypeError,
@@ -424,9 +420,7 @@ def test_every_row_has_a_case_and_every_case_a_row():
 
 
 def _param(row):
-    name = row["Case"]
-    marks = [pytest.mark.xfail(strict=True, reason=AWAITING_FIX[name])] if name in AWAITING_FIX else []
-    return pytest.param(row, id=name, marks=marks)
+    return pytest.param(row, id=row["Case"])
 
 
 @pytest.mark.parametrize("row", [_param(row) for row in ROWS])

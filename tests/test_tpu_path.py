@@ -36,14 +36,7 @@ def _default_layers_model():
 
 IDS = ["example", "default_layers"]
 MODELS = pytest.mark.parametrize("build", [_example_model, _default_layers_model], ids=IDS)
-# Package bug, reported: DataEmbedding(jit_compile=True) calls its own XLA function also inside an
-# enclosing XLA computation (Keras' jit_compile=True step on GPU, every TPU step). With gradients,
-# XLA then takes the batch as compile-time constants: baked into the program and recompiled for
-# every new batch. The example model passes jit_compile=False and is not affected.
-_NESTED_XLA = pytest.mark.xfail(strict=True, reason="DataEmbedding nests its XLA function in an XLA step")
-TRAIN_MODELS = pytest.mark.parametrize(
-    "build", [_example_model, pytest.param(_default_layers_model, marks=_NESTED_XLA)], ids=IDS
-)
+
 HLO_DTYPES = {"float32": "f32", "mixed_bfloat16": "bf16"}
 
 
@@ -118,7 +111,7 @@ def test_compiled_forward_is_tpu_ready(build, policy, mixed_policy):
     _assert_tpu_ready(forward.experimental_get_compiler_ir(values, marks)(stage="hlo"), HLO_DTYPES[policy])
 
 
-@TRAIN_MODELS
+@MODELS
 def test_compiled_train_step_is_tpu_ready(build):
     train_step = _train_step(build())
     _assert_tpu_ready(train_step.experimental_get_compiler_ir(*_batch())(stage="hlo"), "f32")
@@ -153,6 +146,6 @@ def compile_counts():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["example", pytest.param("default_layers", marks=_NESTED_XLA)])
+@pytest.mark.parametrize("name", ["example", "default_layers"])
 def test_compiled_train_step_compiles_once_for_new_batches(compile_counts, name):
     assert compile_counts[name] == 1, compile_counts

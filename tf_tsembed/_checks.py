@@ -49,3 +49,17 @@ def build_sublayer(layer, input_shape):
     """Builds `layer` in its own name scope: tf_keras names weights by the scope, Keras 3 by the layer tree."""
     with tf.name_scope(layer.name):
         layer.build(input_shape)
+
+
+def after_checks(checks, tensor):
+    """`tensor`, made to wait for the run-time `checks` (assert ops; None when run eagerly).
+
+    In a graph nothing orders an assert before the ops that consume the same input, so a
+    failing gather or slice could report its own error first; this makes the assert's clear
+    message the one that is raised.
+    """
+    checks = [check for check in checks if check is not None]
+    if not checks:
+        return tensor
+    with tf.control_dependencies(checks):
+        return tf.identity(tensor)

@@ -6,8 +6,8 @@ import tensorflow as tf
 
 from tf_tsembed import _checks
 from tf_tsembed.positional_embedding import PositionalEmbedding
-from tf_tsembed.temporal_embedding import TemporalEmbedding, TimeFeatureEmbedding, after_checks
-from tf_tsembed.token_embedding import TokenEmbedding, circular_conv1d
+from tf_tsembed.temporal_embedding import TemporalEmbedding, TimeFeatureEmbedding
+from tf_tsembed.token_embedding import TokenEmbedding, circular_conv1d, inside_xla_compilation
 
 keras = tf.keras
 
@@ -65,7 +65,7 @@ def _paired_marks(layer_name, x, x_mark):
         tf.shape(x_mark)[:2],
         message=f"{layer_name}: `x_mark` must have the batch size and length of `x`",
     )
-    return after_checks([check], x_mark)
+    return _checks.after_checks([check], x_mark)
 
 
 class _SummedEmbedding(keras.layers.Layer):
@@ -139,12 +139,7 @@ class _SummedEmbedding(keras.layers.Layer):
                 f"{type(self).__name__} expects floating `x`; received dtype {x.dtype.name}."
             )
         token._check_input_shape(x.shape)
-        if x.shape[1] is None:
-            check = tf.debugging.assert_positive(
-                tf.shape(x)[1],
-                message=f"{type(self).__name__} needs at least one time step (L >= 1)",
-            )
-            x = after_checks([check], x)
+        x = token._checked_at_run_time(x)
         dtype = self.compute_dtype
         bias = tf.cast(token.bias, dtype) if token.use_bias else None
         return tf.cast(x, dtype), tf.cast(token.kernel, dtype), bias
@@ -159,7 +154,8 @@ class _SummedEmbedding(keras.layers.Layer):
         if x_mark is not None:
             x_mark = _paired_marks(type(self).__name__, x, tf.convert_to_tensor(x_mark))
             temporal_function, temporal_args = self.temporal_embedding._terms(x_mark)
-        summed = _compiled_summed_embedding if self.jit_compile else summed_embedding
+        compiled = self.jit_compile and not inside_xla_compilation()
+        summed = _compiled_summed_embedding if compiled else summed_embedding
         outputs = summed(x, kernel, bias, position, temporal_function, temporal_args)
         return self.dropout_layer(outputs, training=training)
 
@@ -415,7 +411,7 @@ class DataEmbeddingInverted(keras.layers.Layer):
                 self.c_in,
                 message=f"{name}: the length of `x` must equal c_in={self.c_in}",
             )
-            x = after_checks([check], x)
+            x = _checks.after_checks([check], x)
         dtype = self.compute_dtype
         tokens = tf.transpose(tf.cast(x, dtype), (0, 2, 1))
         if x_mark is not None:

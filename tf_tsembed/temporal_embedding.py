@@ -14,20 +14,6 @@ keras = tf.keras
 MARK_FIELDS = (("month", 13), ("day", 32), ("weekday", 7), ("hour", 24), ("minute", 4))
 
 
-def after_checks(checks, tensor):
-    """`tensor`, made to wait for the run-time `checks` (assert ops; None when run eagerly).
-
-    In a graph nothing orders an assert before the ops that consume the same input, so a
-    failing gather or slice could report its own error first; this makes the assert's clear
-    message the one that is raised.
-    """
-    checks = [check for check in checks if check is not None]
-    if not checks:
-        return tensor
-    with tf.control_dependencies(checks):
-        return tf.identity(tensor)
-
-
 def _validated_ids(layer_name, inputs, fields):
     """`inputs` as int32 ids, after run-time checks that every id indexes its table.
 
@@ -56,7 +42,7 @@ def _validated_ids(layer_name, inputs, fields):
         checks.append(
             tf.debugging.assert_less(values, tf.cast(size, dtype), message=message, summarize=3)
         )
-    return after_checks(checks, tf.cast(inputs, tf.int32))
+    return _checks.after_checks(checks, tf.cast(inputs, tf.int32))
 
 
 def lookup_sum(ids, tables):
@@ -98,7 +84,7 @@ def _with_dynamic_width_check(layer_name, inputs, freq, width, what):
         width,
         message=f"{layer_name} with freq={freq!r} expects {width} {what} columns",
     )
-    return after_checks([check], inputs)
+    return _checks.after_checks([check], inputs)
 
 
 @keras.utils.register_keras_serializable(package="tf_tsembed")

@@ -3,7 +3,7 @@
 import math
 
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util  # no public equivalent: see _inside_xla_compilation
+from tensorflow.python.ops import control_flow_util  # no public equivalent: see inside_xla_compilation
 
 from tf_tsembed import _checks
 
@@ -104,7 +104,7 @@ def _call_compiled(inputs, kernel, bias):
     return function(inputs, kernel, bias)
 
 
-def _inside_xla_compilation():
+def inside_xla_compilation():
     """Whether the graph being traced is itself compiled by XLA (`jit_compile=True`, TPU).
 
     There the compiled function must not be nested: it gains nothing, and with gradients XLA
@@ -212,6 +212,28 @@ class TokenEmbedding(keras.layers.Layer):
                 f"{type(self).__name__} needs at least one time step; received shape {input_shape}."
             )
 
+    def _checked_at_run_time(self, inputs):
+        """`inputs`, made to wait for checks of the sizes left unknown while tracing."""
+        name = type(self).__name__
+        checks = []
+        if inputs.shape[1] is None:
+            checks.append(
+                tf.debugging.assert_positive(
+                    tf.shape(inputs)[1], message=f"{name} needs at least one time step (L >= 1)"
+                )
+            )
+        if inputs.shape[-1] is None:
+            # Unchecked, a multiple of c_in channels runs as a grouped convolution, without error.
+            checks.append(
+                tf.debugging.assert_equal(
+                    tf.shape(inputs)[-1],
+                    self.c_in,
+                    message=f"{name} was built with c_in={self.c_in}, but the inputs have a "
+                    f"different number of channels",
+                )
+            )
+        return _checks.after_checks(checks, inputs)
+
     def build(self, input_shape):
         self._check_input_shape(input_shape)
         self.kernel = self.add_weight(
@@ -234,15 +256,11 @@ class TokenEmbedding(keras.layers.Layer):
                 f"{type(self).__name__} expects floating inputs; received dtype {inputs.dtype.name}."
             )
         self._check_input_shape(inputs.shape)
-        if inputs.shape[1] is None:
-            tf.debugging.assert_positive(
-                tf.shape(inputs)[1],
-                message=f"{type(self).__name__} needs at least one time step (L >= 1)",
-            )
+        inputs = self._checked_at_run_time(inputs)
         dtype = self.compute_dtype
         kernel = tf.cast(self.kernel, dtype)
         bias = tf.cast(self.bias, dtype) if self.use_bias else None
-        compiled = self.jit_compile and not _inside_xla_compilation()
+        compiled = self.jit_compile and not inside_xla_compilation()
         conv = _call_compiled if compiled else circular_conv1d
         return conv(tf.cast(inputs, dtype), kernel, bias)
 

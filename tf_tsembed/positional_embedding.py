@@ -31,8 +31,11 @@ def sinusoid_table(num_positions, d_model):
     return table
 
 
-def sinusoid_rows(num_positions, d_model, length, dtype):
+def sinusoid_rows(num_positions, d_model, length, dtype, batch_axis=False):
     """The first `length` rows of `sinusoid_table` as a `(length, d_model)` tensor of `dtype`.
+
+    `batch_axis=True` gives `(1, length, d_model)`, shaped in NumPy: an eager expand_dims would
+    cost as much as the rest of the call.
 
     A static `length` bakes only those rows into the graph; a dynamic one bakes the whole table
     and slices it at run time. The table goes in as a graph constant built here, not as a
@@ -43,10 +46,12 @@ def sinusoid_rows(num_positions, d_model, length, dtype):
     table = sinusoid_table(num_positions, d_model)
     # float32 is exact enough for every compute dtype but float64; casting last keeps bf16 close.
     host_dtype = np.float64 if dtype == tf.float64 else np.float32
+    if batch_axis:
+        table = table[None]
     if isinstance(length, int):
-        rows = tf.constant(table[:length].astype(host_dtype))
+        rows = tf.constant(table[..., :length, :].astype(host_dtype))
     else:
-        rows = tf.constant(table.astype(host_dtype))[:length]
+        rows = tf.constant(table.astype(host_dtype))[..., :length, :]
     return tf.cast(rows, dtype)
 
 
@@ -127,7 +132,7 @@ class PositionalEmbedding(keras.layers.Layer):
                 message=f"{type(self).__name__}: sequence length L exceeds max_len={self.max_len}",
                 summarize=1,
             )
-        return sinusoid_rows(self.max_len, self.d_model, length, self.compute_dtype)[None]
+        return sinusoid_rows(self.max_len, self.d_model, length, self.compute_dtype, batch_axis=True)
 
     def compute_output_shape(self, input_shape):
         return (1, tuple(input_shape)[1], self.d_model)

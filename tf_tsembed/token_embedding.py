@@ -20,15 +20,16 @@ keras = tf.keras
 #   k-times larger stacked input. C=64: 7.76 vs matmul 8.69; C=321: 25.8 vs 30.2.
 # On GPU and TPU the stacked matmul is used for every C (decided by the devices TF sees): one
 # dense product with a contraction of k*C is what tensor cores and the MXU are built for (not
-# measured: no accelerator here). 16-bit dtypes take the same paths: XLA on CPU computes their
-# dots and convolutions in float32 and converts once at the end, and TF's oneDNN kernels
-# (jit off) are not faster (bfloat16, C=7: 3.67 vs 3.40).
+# measured: no accelerator here).
+# 16-bit dtypes on CPU are computed in float32 and rounded once at the end: XLA's CPU dot in
+# bfloat16 converts in a pass of its own and TF's oneDNN kernels (jit off) are not faster
+# (layer under jit, C=7: bfloat16 2.83-2.91 ms, float32 2.52, bfloat16 computed in float32 2.49).
+# Accelerators keep the 16-bit operands their matrix units are built for.
 _CPU_MATMUL_MAX_CONTRACTION = 128
 
 
-def _stacked_matmul_is_faster(contraction):
-    accelerator = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU")
-    return bool(accelerator) or contraction <= _CPU_MATMUL_MAX_CONTRACTION
+def _on_accelerator():
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
 def _stacked_matmul(inputs, kernel, bias):
@@ -66,7 +67,8 @@ def circular_conv1d(inputs, kernel, bias=None):
     with a gather whose indices are taken modulo L, which keeps the formula exact when L < k.
     Two exact formulations, picked while tracing by the static `k * C` and the devices present
     (see the comment above): one matmul over the k shifted copies stacked along channels, with
-    the bias folded into the product, or a VALID convolution over the wrapped sequence.
+    the bias folded into the product, or a VALID convolution over the wrapped sequence. On CPU,
+    16-bit inputs are computed in float32 and the result rounded once.
 
     Args:
         inputs: `(B, L, C)` floating tensor, L >= 1.
@@ -77,7 +79,11 @@ def circular_conv1d(inputs, kernel, bias=None):
         `(B, L, D)` tensor.
     """
     kernel_size, channels, _ = kernel.shape
-    if _stacked_matmul_is_faster(kernel_size * channels):
+    on_accelerator = _on_accelerator()
+    if inputs.dtype in (tf.bfloat16, tf.float16) and not on_accelerator:
+        as_float32 = [tf.cast(t, tf.float32) if t is not None else None for t in (inputs, kernel, bias)]
+        return tf.cast(circular_conv1d(*as_float32), inputs.dtype)
+    if on_accelerator or kernel_size * channels <= _CPU_MATMUL_MAX_CONTRACTION:
         return _stacked_matmul(inputs, kernel, bias)
     return _wrapped_convolution(inputs, kernel, bias)
 

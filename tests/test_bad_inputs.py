@@ -1,4 +1,4 @@
-"""Every row of docs/bad_inputs.md, run: exception type, stage and message excerpt must match.
+"""Every row of the README's bad-input table, run: exception type, stage and message excerpt must match.
 
 Each case below is registered under the row's first column and marks the stage it is in with
 `at(...)` before each step, so that the stage that raised is checked as well. Cases whose row
@@ -21,9 +21,8 @@ from tf_tsembed import (
     timefeatures,
 )
 
-TABLE = pathlib.Path(__file__).resolve().parent.parent / "docs" / "bad_inputs.md"
-# Rows that state the intended behaviour before the package has it; strict, so that the marker
-# goes as soon as the code does what the row says.
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+SECTION = "## Bad inputs and what they get"
 EXCEPTIONS = {
     "ValueError": ValueError,
     "TypeError": TypeError,
@@ -35,7 +34,8 @@ CASES = {}
 
 def _table_rows():
     """The table's rows as dicts keyed by its header, cells without their code backticks."""
-    lines = [line.strip() for line in TABLE.read_text().splitlines() if line.strip().startswith("|")]
+    section = README.read_text().split(SECTION, 1)[1].split("\n## ", 1)[0]
+    lines = [line.strip() for line in section.splitlines() if line.strip().startswith("|")]
     cells = [[cell.strip().strip("`") for cell in line.strip("|").split("|")] for line in lines]
     header, _, *rows = cells
     return [dict(zip(header, row)) for row in rows]

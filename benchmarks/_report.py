@@ -5,6 +5,7 @@ import os
 import platform
 
 import tensorflow as tf
+from absl import app
 
 
 def machine_info():
@@ -92,3 +93,10 @@ def plot_ratios(path, labels, series):
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
+
+
+def check_choices(flag, values, choices):
+    """Raises absl's UsageError naming `--flag` for the first of `values` not in `choices`."""
+    for value in values:
+        if value not in choices:
+            raise app.UsageError(f"--{flag}: {value!r} is not one of {list(choices)}.")

@@ -72,12 +72,8 @@ def _check_flags():
     for name in layers:
         if name not in known:
             raise app.UsageError(f"--layers: {name!r} is not one of the layers tf_tsembed exports now: {known}.")
-    for dtype in FLAGS.dtypes:
-        if dtype not in POLICIES:
-            raise app.UsageError(f"--dtypes: {dtype!r} is not one of {list(POLICIES)}.")
-    for mode in FLAGS.jit:
-        if mode not in MODES:
-            raise app.UsageError(f"--jit: {mode!r} is not one of {list(MODES)}.")
+    _report.check_choices("dtypes", FLAGS.dtypes, POLICIES)
+    _report.check_choices("jit", FLAGS.jit, MODES)
     try:
         shapes = {name: [_cases.Shape.parse(text) for text in _shapes_for(name)] for name in layers}
     except ValueError as error:

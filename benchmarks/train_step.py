@@ -131,12 +131,8 @@ def main(argv):
     del argv
     if FLAGS.d_model % FLAGS.heads:
         raise app.UsageError(f"--heads={FLAGS.heads} must divide --d_model={FLAGS.d_model}.")
-    for dtype in FLAGS.dtypes:
-        if dtype not in POLICIES:
-            raise app.UsageError(f"--dtypes: {dtype!r} is not one of {list(POLICIES)}.")
-    for mode in FLAGS.jit:
-        if mode not in TRAIN_MODES:
-            raise app.UsageError(f"--jit: {mode!r} is not one of {list(TRAIN_MODES)}.")
+    _report.check_choices("dtypes", FLAGS.dtypes, POLICIES)
+    _report.check_choices("jit", FLAGS.jit, TRAIN_MODES)
     shape = _cases.Shape(FLAGS.batch, FLAGS.length, FLAGS.channels, FLAGS.d_model)
     print(f"tf_tsembed {tf_tsembed.__version__} train-step benchmark on {_report.machine_line(_report.machine_info())}")
     records = []

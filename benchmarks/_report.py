@@ -69,7 +69,7 @@ def check_plot_available(path):
     try:
         import matplotlib  # noqa: F401
     except ImportError as error:
-        raise SystemExit(f"--plot={path} needs matplotlib (pip install "tf_tsembed[bench]" or matplotlib): {error}")
+        raise SystemExit(f"--plot={path} needs matplotlib (pip install 'tf_tsembed[bench]'): {error}")
 
 
 def plot_ratios(path, labels, series):

@@ -100,3 +100,13 @@ def check_choices(flag, values, choices):
     for value in values:
         if value not in choices:
             raise app.UsageError(f"--{flag}: {value!r} is not one of {list(choices)}.")
+
+
+def timing_cells(record, jit_labels):
+    """The cells every results table shows for a record: jit mode (and device off CPU), median, range."""
+    device = "" if record["device"] == "CPU" else f" ({record['device']})"
+    return [
+        jit_labels[record["mode"]] + device,
+        record["median_ms"],
+        f"{record['min_ms']:.2f}-{record['max_ms']:.2f}",
+    ]

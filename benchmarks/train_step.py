@@ -146,9 +146,7 @@ def main(argv):
             r["layer"],
             str(shape),
             r["dtype"],
-            JIT_LABELS[r["mode"]] + ("" if r["device"] == "CPU" else f" ({r['device']})"),
-            r["median_ms"],
-            f"{r['min_ms']:.2f}-{r['max_ms']:.2f}",
+            *_report.timing_cells(r, JIT_LABELS),
             _report.ratio(r["median_ms"], r["baseline_ms"]),
             r["baseline_ms"],
         ]

@@ -80,5 +80,8 @@ def test_export_serves_batches_of_1_and_64_in_fresh_process(build, tmp_path):
         for key, arrays in batches.items():
             expected = model([arrays["values"], arrays["marks"]], training=False)
             assert served[key].shape == (arrays["values"].shape[0], PRED_LEN)
-            # The reloaded graph is optimised on its own: float32 rounding may differ in the last bits.
-            np.testing.assert_allclose(served[key], expected, rtol=1e-5, atol=1e-6)
+            # The reloaded graph is optimised on its own, so float32 rounding differs in the last
+            # bits of each sum: the error scales with the outputs' size, not with a near-zero output
+            # (seen: 1.4e-6 at an output of 6e-4 among outputs up to 8).
+            scale = np.abs(np.asarray(expected)).max()
+            np.testing.assert_allclose(served[key], expected, rtol=1e-5, atol=1e-6 * scale)

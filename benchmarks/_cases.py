@@ -136,6 +136,24 @@ def _torch_circular_conv1d(x, kernel, bias, dtype):
     return forward
 
 
+BARE_MATMUL = "matmul alone, stacked input given"
+SAME_LAYER_FLOAT32 = "same layer in float32"
+
+
+def _bare_matmul(shape, dtype, rng):
+    """The one product TokenEmbedding's jit-on CPU path does, given its stacked input, in float32
+    and rounded to `dtype` as the layer does there: what any formulation built on XLA's CPU matmul
+    costs at least."""
+    contraction = KERNEL_SIZE * shape.channels + 1  # the bias folded in as a row
+    stacked = tf.constant(rng.normal(size=(shape.batch * shape.length, contraction)), tf.float32)
+    weights = tf.constant(rng.normal(size=(contraction, shape.d_model)), tf.float32)
+
+    def matmul(stacked, weights):
+        return tf.cast(tf.matmul(stacked, weights), dtype)
+
+    return Reference(matmul, (stacked, weights), modes=("xla",))
+
+
 def token_embedding(shape, policy, rng, device):
     x = _normal(rng, (shape.batch, shape.length, shape.channels))
     layer = tf_tsembed.TokenEmbedding(shape.channels, shape.d_model, kernel_size=KERNEL_SIZE, dtype=policy)
@@ -153,6 +171,12 @@ def token_embedding(shape, policy, rng, device):
         return tf.nn.conv1d(wrapped, kernel_c, 1, "VALID") + bias_c
 
     references = {"plain TF pad+conv, no XLA": Reference(plain_circular, (x,), modes=("eager", "function"))}
+    references[BARE_MATMUL] = _bare_matmul(shape, dtype, rng)
+    if dtype != "float32":
+        float32_layer = tf_tsembed.TokenEmbedding(shape.channels, shape.d_model, kernel_size=KERNEL_SIZE)
+        float32_layer(x)
+        float32_layer.set_weights(layer.get_weights())
+        references[SAME_LAYER_FLOAT32] = Reference(float32_layer, (x,))
     if device.kind == "CPU" and importlib.util.find_spec("torch") is not None:
         references["PyTorch Conv1d circular"] = Reference(
             _torch_circular_conv1d(x, kernel, bias, tf.as_dtype(dtype)), (), modes=("eager",), native=True

@@ -42,7 +42,7 @@ def ratio(numerator, denominator):
     return numerator / denominator
 
 
-def _cell(value, digits=2):
+def cell(value, digits=2):
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -53,7 +53,7 @@ def _cell(value, digits=2):
 def markdown_table(header, rows):
     """A markdown table; None cells print as '-' and floats with two decimals."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
     return "\n".join(lines)
 
 

@@ -25,14 +25,13 @@ growing B and L and fits a line.
 import dataclasses
 import sys
 
-import numpy as np
-import tensorflow as tf
 from absl import app, flags
 
 import tf_tsembed
 from benchmarks import _cases, _report
 from benchmarks._devices import JIT_LABELS, MODES, find_devices
-from benchmarks._timing import Timing, fit_line, time_side_by_side
+from benchmarks._measure import POLICIES, time_case
+from benchmarks._timing import Timing, fit_line
 
 FLAGS = flags.FLAGS
 
@@ -41,7 +40,6 @@ ISSUE_SHAPES = ["32x96x7:512", "32x96x321:512", "8x720x7:512", "256x96x7:64"]
 # The layers with speed targets get every shape by default, the others Informer's default only,
 # which keeps the default run near two minutes on two cores.
 CORE_LAYERS = ("TokenEmbedding", "PositionalEmbedding", "DataEmbedding")
-POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 SWEEP_FACTORS = (1, 2, 4, 8)
 
 flags.DEFINE_list("layers", None, f"Layers to time; default: each of {list(_cases.BUILDERS)} that tf_tsembed exports.")
@@ -90,66 +88,6 @@ def _shapes_for(layer):
     if FLAGS.shapes is not None:
         return FLAGS.shapes
     return ISSUE_SHAPES if layer in CORE_LAYERS else ISSUE_SHAPES[:1]
-
-
-def _compiled(device, reference, mode):
-    """`reference` as a zero-argument callable for `mode`, or None when it is not timed there."""
-    if mode not in reference.modes:
-        return None
-    function = reference.function if reference.native else device.compile(reference.function, mode)
-    return lambda: function(*reference.inputs)
-
-
-def _floor(device, output):
-    """A jit-compiled fill of `output`'s shape and dtype: no op that writes it can be cheaper."""
-    shape, value = output.shape, tf.zeros((), output.dtype)
-    fill = device.compile(lambda value: tf.broadcast_to(value, shape), "xla")
-    return lambda: fill(value)
-
-
-def _record(layer, shape, dtype, mode, device, stats, baseline_name, references, sweep=None):
-    layer_stats = stats["layer"]
-    baseline = stats.get("baseline")
-    return {
-        "layer": layer,
-        "shape": shape.as_list(),
-        "dtype": dtype,
-        "jit": mode == "xla",
-        "mode": mode,
-        "device": device.kind,
-        "median_ms": layer_stats.median_ms,
-        "min_ms": layer_stats.min_ms,
-        "max_ms": layer_stats.max_ms,
-        "reps": layer_stats.reps,
-        "floor_ms": stats["floor"].median_ms,
-        "baseline_ms": baseline.median_ms if baseline else None,
-        "baseline": baseline_name,
-        "references": {name: stats[name].median_ms for name in references},
-        "sweep": sweep,
-    }
-
-
-def time_case(name, shape, dtype, device, modes, timing, sweep=None):
-    """Records for one layer, shape and dtype in each mode; the layer built once for all modes."""
-    rng = np.random.default_rng(0)
-    with device.scope():
-        case = _cases.BUILDERS[name](shape, POLICIES[dtype], rng, device)
-        floor = _floor(device, tf.nest.flatten(case.forward(*case.inputs))[0])
-        records = []
-        for mode in modes:
-            layer = device.compile(case.forward, mode)
-            functions = {"layer": lambda: layer(*case.inputs), "floor": floor}
-            baseline = _compiled(device, case.baseline, mode)
-            if baseline is not None:
-                functions["baseline"] = baseline
-            references = {}
-            for label, reference in case.references.items():
-                function = _compiled(device, reference, mode)
-                if function is not None:
-                    references[label] = functions[label] = function
-            stats = time_side_by_side(functions, timing, device.sync)
-            records.append(_record(name, shape, dtype, mode, device, stats, case.baseline_name, references, sweep))
-    return records
 
 
 def _table(records):

@@ -4,6 +4,7 @@ and free of retracing and recompiling. No timing is asserted: timings are report
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import reference
-from tf_tsembed import PositionalEmbedding, TokenEmbedding
+from tf_tsembed import DataEmbedding, PositionalEmbedding, TokenEmbedding
 from tf_tsembed import positional_embedding, token_embedding
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -67,6 +68,31 @@ def test_train_step_cli_writes_json(tmp_path):
     for record in records:
         assert REQUIRED_KEYS <= set(record), record
         assert record["median_ms"] > 0 and record["baseline_ms"] > 0
+
+
+@pytest.mark.slow
+def test_targets_cli_reports_every_target_per_run(tmp_path):
+    path = tmp_path / "targets.json"
+    result = _run(
+        [
+            "-m", "benchmarks.targets", "--runs=2", "--reps=1", "--warmup=1", "--shape=2x5x3:4",
+            "--position_batch=3", f"--json={path}",
+        ]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| target | limit | per run | median | met |" in result.stdout
+    rows = json.loads(path.read_text())
+    texts = [row["target"] for row in rows]
+    assert any(text.startswith("TokenEmbedding jit on / memory-write floor") for text in texts)
+    assert sum(text.startswith("PositionalEmbedding batch 3 / batch 1") for text in texts) == 3
+    for row in rows:
+        assert len(row["ratios"]) == 2 and all(ratio > 0 for ratio in row["ratios"]), row
+        assert row["median"] == pytest.approx(float(np.median(row["ratios"])))
+        if row["limit"] is None:
+            assert row["met"] is None
+        else:
+            expected = row["median"] >= row["limit"] if row["at_least"] else row["median"] <= row["limit"]
+            assert row["met"] == expected, row
 
 
 @pytest.mark.slow
@@ -210,3 +236,36 @@ def test_compiled_hlo_has_no_host_ops(c_in):
     assert ("dot(" in hlo) == (c_in == 4) and ("convolution(" in hlo) == (c_in == 50)
     for op in ("custom-call", "send(", "recv(", "outfeed", "infeed", "host"):
         assert op not in hlo.lower(), op
+
+
+_HLO_INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%\S+ = \w+\[([\d,]*)\]\S* (\S+?)\(", re.MULTILINE)
+
+
+def _full_size_ops(hlo, size):
+    """Opcodes of the ENTRY instructions whose output has `size` elements (bitcasts aside): the
+    buffers a compiled call writes at full size."""
+    entry = hlo[hlo.index("\nENTRY") :]
+    found = []
+    for dims, opcode in _HLO_INSTRUCTION.findall(entry):
+        if opcode not in ("bitcast", "parameter") and int(np.prod([int(d) for d in dims.split(",") if d])) == size:
+            found.append(opcode)
+    return found
+
+
+@pytest.mark.parametrize("convention", ["tslib", "informer"])
+def test_compiled_data_embedding_writes_the_output_once_after_the_matmul(convention):
+    """The speed claims' structure under XLA: TokenEmbedding's matmul writes its output directly
+    (the bias folded in), and DataEmbedding adds the calendar and position terms in ONE fused
+    pass, with no full-size intermediate per term."""
+    batch, length, d_model = 4, 24, 64
+    x = tf.zeros((batch, length, 3))
+    marks = tf.ones((batch, length, 4))
+    data = DataEmbedding(3, d_model, embed_type="fixed", freq="h", dropout=0.0, convention=convention)
+    token = TokenEmbedding(3, d_model, use_bias=convention == "informer")
+    size = batch * length * d_model
+    data_hlo = tf.function(lambda x, m: data(x, m), jit_compile=True).experimental_get_compiler_ir(x, marks)(
+        stage="optimized_hlo"
+    )
+    token_hlo = tf.function(token, jit_compile=True).experimental_get_compiler_ir(x)(stage="optimized_hlo")
+    assert _full_size_ops(token_hlo, size) == ["dot"]
+    assert _full_size_ops(data_hlo, size) == ["dot", "fusion"]

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import reference
 from tf_tsembed import DataEmbedding, PositionalEmbedding, TokenEmbedding
-from tf_tsembed import positional_embedding, token_embedding
+from tf_tsembed import _precision, positional_embedding, token_embedding
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REQUIRED_KEYS = {"layer", "shape", "dtype", "jit", "device", "median_ms", "floor_ms", "baseline_ms"}
@@ -226,12 +226,40 @@ def test_bfloat16_matches_float32_by_value_on_both_formulations(c_in):
     np.testing.assert_allclose(tf.cast(out, tf.float32), expected, rtol=2e-2, atol=2e-2 * scale)
 
 
+@pytest.mark.parametrize("jit_compile", [True, False])
+@pytest.mark.parametrize("c_in", [4, 50])
+def test_mixed_bfloat16_on_cpu_is_the_float32_output_rounded_once(c_in, jit_compile):
+    """The documented CPU contract, which also keeps float32 -> bfloat16 conversions out of the
+    stacking gather: weights rounded to bfloat16, float32 math on the unrounded inputs, one
+    rounding at the end."""
+    x = np.random.default_rng(c_in).normal(size=(2, 9, c_in)).astype("float32")
+    reduced = TokenEmbedding(c_in, 8, jit_compile=jit_compile, dtype="mixed_bfloat16")
+    reduced(x)
+    layer = TokenEmbedding(c_in, 8, jit_compile=jit_compile)
+    layer(x)
+    layer.set_weights([tf.cast(tf.cast(w, tf.bfloat16), tf.float32) for w in reduced.get_weights()])
+    expected = tf.cast(layer(x), tf.bfloat16).numpy()
+    for call in (reduced, tf.function(reduced), tf.function(reduced, jit_compile=True)):
+        np.testing.assert_array_equal(call(x).numpy(), expected)
+
+
+def test_mixed_bfloat16_on_accelerators_feeds_the_matrix_unit_bfloat16(monkeypatch):
+    """GPU and TPU keep 16-bit operands: the dot XLA receives takes and gives bfloat16."""
+    monkeypatch.setattr(_precision, "on_accelerator", lambda: True)
+    assert _precision.math_dtype("bfloat16") == tf.bfloat16
+    layer = TokenEmbedding(4, 8, dtype="mixed_bfloat16")
+    x = tf.zeros((2, 9, 4))
+    hlo = tf.function(layer, jit_compile=True).experimental_get_compiler_ir(x)(stage="hlo")
+    dots = re.findall(r"= (\w+)\[[\d,]*\]\S* dot\(", hlo)
+    assert dots == ["bf16"], dots
+
+
 @pytest.mark.parametrize("c_in", [4, 50])
 def test_compiled_hlo_has_no_host_ops(c_in):
     """What XLA receives on any device: no host transfers or custom calls, only standard ops."""
     kernel = tf.zeros((3, c_in, 8))
     hlo = token_embedding._compiled_circular_conv1d.experimental_get_compiler_ir(
-        tf.zeros((2, 9, c_in)), kernel, tf.zeros((8,))
+        tf.zeros((2, 9, c_in)), kernel, tf.zeros((8,)), None
     )(stage="hlo")
     assert ("dot(" in hlo) == (c_in == 4) and ("convolution(" in hlo) == (c_in == 50)
     for op in ("custom-call", "send(", "recv(", "outfeed", "infeed", "host"):

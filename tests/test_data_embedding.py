@@ -236,6 +236,31 @@ def test_bad_marks_raise_at_run_time_also_inside_tf_function():
 # --- mixed precision, distribution ------------------------------------------------------------
 
 
+@pytest.mark.parametrize("embed_type,freq", [("fixed", "t"), ("learned", "h"), ("timeF", "h")])
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_mixed_bfloat16_on_cpu_is_the_float32_sum_rounded_once(embed_type, freq, jit_compile, mixed_policy):
+    """The documented CPU contract: weights rounded to bfloat16, the whole sum in float32 from
+    the unrounded inputs, one rounding at the end (rounding each term or the convolution first
+    would differ in the last bit of many elements)."""
+    inputs = (_x(), _x_mark(embed_type, freq))
+
+    def make_layer():
+        return DataEmbedding(C_IN, 16, embed_type=embed_type, freq=freq, dropout=0.0, jit_compile=jit_compile)
+
+    layer = make_layer()
+    layer(*inputs)
+    weights = layer.get_weights()
+    layer.set_weights([tf.cast(tf.cast(w, tf.bfloat16), tf.float32) for w in weights])
+    expected = tf.cast(layer(*inputs), tf.bfloat16).numpy()
+    mixed_policy("mixed_bfloat16")
+    mixed = make_layer()
+    mixed(*inputs)
+    mixed.set_weights(weights)
+    for call in (mixed, tf.function(mixed), tf.function(mixed, jit_compile=True)):
+        np.testing.assert_array_equal(call(*inputs).numpy(), expected)
+
+
+
 @pytest.mark.parametrize(
     "make_layer,inputs",
     [

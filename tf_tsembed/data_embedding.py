@@ -4,7 +4,7 @@ import math
 
 import tensorflow as tf
 
-from tf_tsembed import _checks
+from tf_tsembed import _checks, _precision
 from tf_tsembed.positional_embedding import PositionalEmbedding
 from tf_tsembed.temporal_embedding import TemporalEmbedding, TimeFeatureEmbedding
 from tf_tsembed.token_embedding import TokenEmbedding, circular_conv1d, inside_xla_compilation
@@ -15,19 +15,20 @@ EMBED_TYPES = ("fixed", "learned", "timeF")
 CONVENTIONS = ("tslib", "informer")
 
 
-def summed_embedding(x, kernel, bias, position, temporal_function, temporal_args):
+def summed_embedding(x, kernel, bias, position, temporal_function, temporal_args, output_dtype=None):
     """`circular_conv1d(x, kernel, bias) (+ position) (+ temporal_function(*temporal_args))`.
 
-    One function for the whole sum, so that under XLA the adds fuse with the convolution's
-    output instead of each term being written out at full size. `position` is `(1, L, D)` and
-    broadcasts over the batch; None leaves a term out.
+    One function for the whole sum, so that under XLA the adds fuse into one pass instead of
+    each term being written out at full size. `position` is `(1, L, D)` and broadcasts over the
+    batch; None leaves a term out. The sum is cast to `output_dtype` once, at the end (None: the
+    dtype of `x`).
     """
     outputs = circular_conv1d(x, kernel, bias)
     if position is not None:
         outputs += position
     if temporal_function is not None:
         outputs += temporal_function(*temporal_args)
-    return outputs
+    return outputs if output_dtype is None else tf.cast(outputs, output_dtype)
 
 
 # Weights come in as tensors, not variables, as for TokenEmbedding: an XLA cluster that captures
@@ -132,7 +133,7 @@ class _SummedEmbedding(keras.layers.Layer):
         self.built = True
 
     def _token_args(self, x):
-        """Validated `(x, kernel, bias)` for `circular_conv1d`, in the compute dtype."""
+        """Validated `(x, kernel, bias)` for `circular_conv1d`, in the dtype of the arithmetic."""
         token = self.value_embedding
         if not x.dtype.is_floating:
             raise TypeError(
@@ -140,23 +141,28 @@ class _SummedEmbedding(keras.layers.Layer):
             )
         token._check_input_shape(x.shape)
         x = token._checked_at_run_time(x)
-        dtype = self.compute_dtype
-        bias = tf.cast(token.bias, dtype) if token.use_bias else None
-        return tf.cast(x, dtype), tf.cast(token.kernel, dtype), bias
+        kernel = _precision.rounded_weight(token.kernel, self.compute_dtype)
+        bias = _precision.rounded_weight(token.bias, self.compute_dtype) if token.use_bias else None
+        return tf.cast(x, kernel.dtype), kernel, bias
 
     def call(self, x, x_mark=None, training=None):
         x = tf.convert_to_tensor(x)
+        # Every term in the dtype of the arithmetic (float32 for 16-bit policies on CPU), so the
+        # sum is rounded to the compute dtype once.
+        dtype = _precision.math_dtype(self.compute_dtype)
         x, kernel, bias = self._token_args(x)
         position = None
         if self.position_embedding is not None:
-            position = self.position_embedding(x)
+            position = self.position_embedding._rows(x, dtype)
         temporal_function, temporal_args = None, ()
         if x_mark is not None:
             x_mark = _paired_marks(type(self).__name__, x, tf.convert_to_tensor(x_mark))
-            temporal_function, temporal_args = self.temporal_embedding._terms(x_mark)
+            temporal_function, temporal_args = self.temporal_embedding._terms(x_mark, dtype)
         compiled = self.jit_compile and not inside_xla_compilation()
         summed = _compiled_summed_embedding if compiled else summed_embedding
-        outputs = summed(x, kernel, bias, position, temporal_function, temporal_args)
+        outputs = summed(
+            x, kernel, bias, position, temporal_function, temporal_args, tf.as_dtype(self.compute_dtype)
+        )
         return self.dropout_layer(outputs, training=training)
 
     def compute_output_shape(self, x_shape, x_mark_shape=None):

@@ -120,6 +120,10 @@ class PositionalEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs):
+        return self._rows(inputs, self.compute_dtype)
+
+    def _rows(self, inputs, dtype):
+        """The `(1, L, d_model)` rows for `inputs` in `dtype`, L checked against max_len."""
         shape = inputs.shape
         self._check_rank(shape)
         length = shape[1]
@@ -132,7 +136,7 @@ class PositionalEmbedding(keras.layers.Layer):
                 message=f"{type(self).__name__}: sequence length L exceeds max_len={self.max_len}",
                 summarize=1,
             )
-        return sinusoid_rows(self.max_len, self.d_model, length, self.compute_dtype, batch_axis=True)
+        return sinusoid_rows(self.max_len, self.d_model, length, dtype, batch_axis=True)
 
     def compute_output_shape(self, input_shape):
         return (1, tuple(input_shape)[1], self.d_model)

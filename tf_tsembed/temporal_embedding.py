@@ -5,7 +5,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tf_tsembed import _checks
+from tf_tsembed import _checks, _precision
 from tf_tsembed.positional_embedding import sinusoid_rows
 from tf_tsembed.timefeatures import num_time_features, num_time_marks
 
@@ -154,9 +154,10 @@ class FixedEmbedding(keras.layers.Layer):
         self.c_in = _checks.positive_int("c_in", c_in)
         self.d_model = _checks.positive_int("d_model", d_model)
 
-    def table(self):
-        """The `(c_in, d_model)` table in the compute dtype, baked into the graph as a constant."""
-        return sinusoid_rows(self.c_in, self.d_model, self.c_in, self.compute_dtype)
+    def table(self, dtype=None):
+        """The `(c_in, d_model)` table in `dtype` (default: the compute dtype), baked into the
+        graph as a constant."""
+        return sinusoid_rows(self.c_in, self.d_model, self.c_in, dtype or self.compute_dtype)
 
     def call(self, inputs):
         ids = _validated_ids(type(self).__name__, inputs, [("ids", None, self.c_in)])
@@ -260,14 +261,18 @@ class TemporalEmbedding(keras.layers.Layer):
             _checks.build_sublayer(table, column_shape)
         self.built = True
 
-    def lookup_tables(self):
-        """The tables present for `freq`, coarse to fine, as tensors of the compute dtype."""
+    def lookup_tables(self, dtype=None):
+        """The tables present for `freq`, coarse to fine, as tensors of `dtype` (default: the
+        compute dtype)."""
+        dtype = dtype or self.compute_dtype
         if self.embed_type == "fixed":
-            return [table.table() for table in self._table_layers()]
-        return [tf.cast(table.embeddings, self.compute_dtype) for table in self._table_layers()]
+            return [table.table(dtype) for table in self._table_layers()]
+        tables = [table.embeddings for table in self._table_layers()]
+        return [_precision.rounded_weight(table, self.compute_dtype, dtype) for table in tables]
 
-    def _terms(self, inputs):
-        """`(lookup_sum, args)` for validated `inputs`: lets DataEmbedding fuse the lookups."""
+    def _terms(self, inputs, dtype=None):
+        """`(lookup_sum, args)` for validated `inputs`, tables in `dtype` (default: the compute
+        dtype): lets DataEmbedding fuse the lookups."""
         inputs = tf.convert_to_tensor(inputs)
         name = type(self).__name__
         self._check_shape(inputs.shape)
@@ -277,7 +282,7 @@ class TemporalEmbedding(keras.layers.Layer):
             for column, (field, size) in enumerate(self._fields)
         ]
         ids = _validated_ids(name, inputs, fields)
-        return lookup_sum, (ids, tuple(self.lookup_tables()))
+        return lookup_sum, (ids, tuple(self.lookup_tables(dtype)))
 
     def call(self, inputs):
         function, args = self._terms(inputs)
@@ -384,8 +389,9 @@ class TimeFeatureEmbedding(keras.layers.Layer):
             )
         self.built = True
 
-    def _terms(self, inputs):
-        """`(linear, args)` for validated `inputs`: lets DataEmbedding fuse the linear map."""
+    def _terms(self, inputs, dtype=None):
+        """`(linear, args)` for validated `inputs`, in `dtype` (default: the compute dtype): lets
+        DataEmbedding fuse the linear map."""
         inputs = tf.convert_to_tensor(inputs)
         name = type(self).__name__
         if not inputs.dtype.is_floating:
@@ -396,9 +402,10 @@ class TimeFeatureEmbedding(keras.layers.Layer):
         self._check_shape(inputs.shape)
         width = self.num_features
         inputs = _with_dynamic_width_check(name, inputs, self.freq, width, "time-feature")
-        dtype = self.compute_dtype
-        bias = tf.cast(self.bias, dtype) if self.use_bias else None
-        return linear, (tf.cast(inputs, dtype), tf.cast(self.kernel, dtype), bias)
+        dtype = dtype or self.compute_dtype
+        kernel = _precision.rounded_weight(self.kernel, self.compute_dtype, dtype)
+        bias = _precision.rounded_weight(self.bias, self.compute_dtype, dtype) if self.use_bias else None
+        return linear, (tf.cast(inputs, dtype), kernel, bias)
 
     def call(self, inputs):
         function, args = self._terms(inputs)

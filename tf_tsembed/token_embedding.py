@@ -5,7 +5,7 @@ import math
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util  # no public equivalent: see inside_xla_compilation
 
-from tf_tsembed import _checks
+from tf_tsembed import _checks, _precision
 
 keras = tf.keras
 
@@ -21,16 +21,7 @@ keras = tf.keras
 # On GPU and TPU the stacked matmul is used for every C (decided by the devices TF sees): one
 # dense product with a contraction of k*C is what tensor cores and the MXU are built for (not
 # measured: no accelerator here).
-# 16-bit dtypes on CPU are computed in float32 and rounded once at the end: XLA's CPU dot in
-# bfloat16 converts its operands and result in passes of its own and TF's oneDNN kernels (jit
-# off) are not faster (layer under jit, C=7, side by side: bfloat16 computed in float32 1.28-1.30x
-# the float32 time, bfloat16 dot 1.38-1.44x).
-# Accelerators keep the 16-bit operands their matrix units are built for.
 _CPU_MATMUL_MAX_CONTRACTION = 128
-
-
-def _on_accelerator():
-    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
 def _stacked_matmul(inputs, kernel, bias):
@@ -60,7 +51,7 @@ def _wrapped_convolution(inputs, kernel, bias):
     return outputs
 
 
-def circular_conv1d(inputs, kernel, bias=None):
+def circular_conv1d(inputs, kernel, bias=None, output_dtype=None):
     """Circular cross-correlation over axis 1 of `inputs`, written with plain TF ops.
 
     `y[b, t, o] = sum_{j, c} kernel[j, c, o] * inputs[b, (t + j - p) mod L, c] (+ bias[o])`
@@ -68,25 +59,23 @@ def circular_conv1d(inputs, kernel, bias=None):
     with a gather whose indices are taken modulo L, which keeps the formula exact when L < k.
     Two exact formulations, picked while tracing by the static `k * C` and the devices present
     (see the comment above): one matmul over the k shifted copies stacked along channels, with
-    the bias folded into the product, or a VALID convolution over the wrapped sequence. On CPU,
-    16-bit inputs are computed in float32 and the result rounded once.
+    the bias folded into the product, or a VALID convolution over the wrapped sequence.
 
     Args:
         inputs: `(B, L, C)` floating tensor, L >= 1.
         kernel: `(k, C, D)` tensor of the same dtype, k odd.
         bias: optional `(D,)` tensor of the same dtype.
+        output_dtype: dtype the result is cast to; None keeps the inputs' dtype.
 
     Returns:
         `(B, L, D)` tensor.
     """
     kernel_size, channels, _ = kernel.shape
-    on_accelerator = _on_accelerator()
-    if inputs.dtype in (tf.bfloat16, tf.float16) and not on_accelerator:
-        as_float32 = [tf.cast(t, tf.float32) if t is not None else None for t in (inputs, kernel, bias)]
-        return tf.cast(circular_conv1d(*as_float32), inputs.dtype)
-    if on_accelerator or kernel_size * channels <= _CPU_MATMUL_MAX_CONTRACTION:
-        return _stacked_matmul(inputs, kernel, bias)
-    return _wrapped_convolution(inputs, kernel, bias)
+    if _precision.on_accelerator() or kernel_size * channels <= _CPU_MATMUL_MAX_CONTRACTION:
+        outputs = _stacked_matmul(inputs, kernel, bias)
+    else:
+        outputs = _wrapped_convolution(inputs, kernel, bias)
+    return outputs if output_dtype is None else tf.cast(outputs, output_dtype)
 
 
 # One compiled function for all layers: it retraces per input signature, like any tf.function.
@@ -99,16 +88,16 @@ _compiled_circular_conv1d = tf.function(circular_conv1d, jit_compile=True)
 _eager_concrete_functions = {}
 
 
-def _call_compiled(inputs, kernel, bias):
-    """`_compiled_circular_conv1d(inputs, kernel, bias)`, through a cached concrete function when eager."""
+def _call_compiled(inputs, kernel, bias, output_dtype):
+    """`_compiled_circular_conv1d(...)`, through a cached concrete function when eager."""
     if not tf.executing_eagerly():
-        return _compiled_circular_conv1d(inputs, kernel, bias)
-    key = (tuple(inputs.shape), inputs.dtype, tuple(kernel.shape), bias is None)
+        return _compiled_circular_conv1d(inputs, kernel, bias, output_dtype)
+    key = (tuple(inputs.shape), inputs.dtype, tuple(kernel.shape), bias is None, output_dtype)
     function = _eager_concrete_functions.get(key)
     if function is None:
-        function = _compiled_circular_conv1d.get_concrete_function(inputs, kernel, bias)
+        function = _compiled_circular_conv1d.get_concrete_function(inputs, kernel, bias, output_dtype)
         _eager_concrete_functions[key] = function
-    return function(inputs, kernel, bias)
+    return function(inputs, kernel, bias, output_dtype)
 
 
 def inside_xla_compilation():
@@ -153,6 +142,11 @@ class TokenEmbedding(keras.layers.Layer):
     Returns:
         `(B, L, d_model)` tensor in the layer's compute dtype.
 
+    Mixed precision: under a 16-bit policy such as `"mixed_bfloat16"` the weights are rounded to
+    the 16-bit dtype, as Keras does. On CPU the inputs are not: the convolution runs in float32
+    and its result is rounded once. On GPU and TPU the inputs are cast to the 16-bit dtype for
+    the matrix units.
+
     Weights are `[kernel (kernel_size, c_in, d_model), bias (d_model,)]` (no bias when
     `use_bias=False`): a PyTorch `Conv1d` weight `(d_model, c_in, k)` loads after
     `.transpose(2, 1, 0)`.
@@ -184,7 +178,8 @@ class TokenEmbedding(keras.layers.Layer):
         jit_compile=True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        # Inputs reach call unrounded: `_precision.math_dtype` decides whether they are rounded.
+        super().__init__(autocast=False, **kwargs)
         self.c_in = _checks.positive_int("c_in", c_in)
         self.d_model = _checks.positive_int("d_model", d_model)
         self.kernel_size = _checks.positive_int("kernel_size", kernel_size, odd=True)
@@ -264,12 +259,12 @@ class TokenEmbedding(keras.layers.Layer):
             )
         self._check_input_shape(inputs.shape)
         inputs = self._checked_at_run_time(inputs)
-        dtype = self.compute_dtype
-        kernel = tf.cast(self.kernel, dtype)
-        bias = tf.cast(self.bias, dtype) if self.use_bias else None
+        compute_dtype = tf.as_dtype(self.compute_dtype)
+        kernel = _precision.rounded_weight(self.kernel, compute_dtype)
+        bias = _precision.rounded_weight(self.bias, compute_dtype) if self.use_bias else None
         compiled = self.jit_compile and not inside_xla_compilation()
         conv = _call_compiled if compiled else circular_conv1d
-        return conv(tf.cast(inputs, dtype), kernel, bias)
+        return conv(tf.cast(inputs, kernel.dtype), kernel, bias, compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)[:-1] + (self.d_model,)

@@ -8,6 +8,7 @@ layers that colleagues may not have finished: `available_layers` keeps those tha
 
 import dataclasses
 import importlib.util
+import os
 import re
 
 import numpy as np
@@ -118,6 +119,9 @@ def _keras_conv1d(shape, policy, use_bias, x):
 
 def _torch_circular_conv1d(x, kernel, bias, dtype):
     """PyTorch's `Conv1d(padding_mode="circular")` on the same data and weights, channels first."""
+    # PyTorch's OpenMP threads otherwise spin after each call and slow whatever runs next in the
+    # round; read when torch is first imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     torch_dtype = {tf.float32: torch.float32, tf.bfloat16: torch.bfloat16, tf.float16: torch.float16}[dtype]

@@ -48,8 +48,12 @@ def _record(layer, shape, dtype, mode, device, stats, baseline_name, references,
     }
 
 
-def time_case(name, shape, dtype, device, modes, timing, sweep=None):
-    """Records for one layer, shape and dtype in each mode; the layer built once for all modes."""
+def time_case(name, shape, dtype, device, modes, timing, sweep=None, only_references=None):
+    """Records for one layer, shape and dtype in each mode; the layer built once for all modes.
+
+    `only_references`: labels of the case's references to time; None times them all. Every
+    extra function in a round can disturb the others (PyTorch's threads, for one).
+    """
     rng = np.random.default_rng(0)
     with device.scope():
         case = _cases.BUILDERS[name](shape, POLICIES[dtype], rng, device)
@@ -63,6 +67,8 @@ def time_case(name, shape, dtype, device, modes, timing, sweep=None):
                 functions["baseline"] = baseline
             references = {}
             for label, reference in case.references.items():
+                if only_references is not None and label not in only_references:
+                    continue
                 function = _compiled(device, reference, mode)
                 if function is not None:
                     references[label] = functions[label] = function

@@ -141,9 +141,11 @@ class _SummedEmbedding(keras.layers.Layer):
             )
         token._check_input_shape(x.shape)
         x = token._checked_at_run_time(x)
-        kernel = _precision.rounded_weight(token.kernel, self.compute_dtype)
-        bias = _precision.rounded_weight(token.bias, self.compute_dtype) if token.use_bias else None
-        return tf.cast(x, kernel.dtype), kernel, bias
+        # Weights rounded to the compute dtype, as Keras rounds them under mixed precision;
+        # circular_conv1d casts them to the dtype of the arithmetic.
+        kernel = tf.cast(token.kernel, self.compute_dtype)
+        bias = tf.cast(token.bias, self.compute_dtype) if token.use_bias else None
+        return tf.cast(x, _precision.math_dtype(self.compute_dtype)), kernel, bias
 
     def call(self, x, x_mark=None, training=None):
         x = tf.convert_to_tensor(x)

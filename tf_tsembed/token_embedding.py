@@ -62,14 +62,18 @@ def circular_conv1d(inputs, kernel, bias=None, output_dtype=None):
     the bias folded into the product, or a VALID convolution over the wrapped sequence.
 
     Args:
-        inputs: `(B, L, C)` floating tensor, L >= 1.
-        kernel: `(k, C, D)` tensor of the same dtype, k odd.
-        bias: optional `(D,)` tensor of the same dtype.
+        inputs: `(B, L, C)` floating tensor, L >= 1, in the dtype the arithmetic runs in.
+        kernel: `(k, C, D)` floating tensor, k odd, cast to the dtype of `inputs`.
+        bias: optional `(D,)` floating tensor, cast likewise.
         output_dtype: dtype the result is cast to; None keeps the inputs' dtype.
 
     Returns:
         `(B, L, D)` tensor.
     """
+    # Casting here, inside the compiled function, fuses with the rest: as eager ops, these
+    # casts of a 16-bit kernel cost ~0.4 ms of a 2.5 ms call.
+    kernel = tf.cast(kernel, inputs.dtype)
+    bias = None if bias is None else tf.cast(bias, inputs.dtype)
     kernel_size, channels, _ = kernel.shape
     if _precision.on_accelerator() or kernel_size * channels <= _CPU_MATMUL_MAX_CONTRACTION:
         outputs = _stacked_matmul(inputs, kernel, bias)
@@ -260,11 +264,13 @@ class TokenEmbedding(keras.layers.Layer):
         self._check_input_shape(inputs.shape)
         inputs = self._checked_at_run_time(inputs)
         compute_dtype = tf.as_dtype(self.compute_dtype)
-        kernel = _precision.rounded_weight(self.kernel, compute_dtype)
-        bias = _precision.rounded_weight(self.bias, compute_dtype) if self.use_bias else None
+        # Weights rounded to the compute dtype, as Keras rounds them under mixed precision.
+        kernel = tf.cast(self.kernel, compute_dtype)
+        bias = tf.cast(self.bias, compute_dtype) if self.use_bias else None
         compiled = self.jit_compile and not inside_xla_compilation()
         conv = _call_compiled if compiled else circular_conv1d
-        return conv(tf.cast(inputs, kernel.dtype), kernel, bias, compute_dtype)
+        inputs = tf.cast(inputs, _precision.math_dtype(compute_dtype))
+        return conv(inputs, kernel, bias, compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)[:-1] + (self.d_model,)

@@ -95,24 +95,15 @@ def targets(position_batch):
         Target("TokenEmbedding bfloat16 / float32, jit on", _ratio_of(token, "bfloat16", "xla", "median_ms", _cases.SAME_LAYER_FLOAT32), 1.2),
         Target("(reported) matmul alone rounded to bfloat16 / TokenEmbedding float32, jit on", _ratio_of(token, "bfloat16", "xla", _cases.BARE_MATMUL, _cases.SAME_LAYER_FLOAT32)),
     ]
-    for mode in MODES:
-        label = JIT_LABELS[mode] if mode == "eager" else f"jit {JIT_LABELS[mode]}"
-        rows.append(
-            Target(
-                f"PositionalEmbedding batch {position_batch} / batch 1, {label}: about 1",
-                _ratio_of("PositionalEmbedding", "float32", mode, "median_ms", "same layer, batch 1", position_batch),
-                1.2,
-            )
-        )
-    for mode in MODES:
-        label = JIT_LABELS[mode] if mode == "eager" else f"jit {JIT_LABELS[mode]}"
-        rows.append(
-            Target(
-                f"PositionalEmbedding / slice of a constant, {label}",
-                _ratio_of("PositionalEmbedding", "float32", mode, "median_ms", "baseline_ms", position_batch),
-                1.2,
-            )
-        )
+    position_ratios = [
+        (f"batch {position_batch} / batch 1", "same layer, batch 1", ": about 1"),
+        ("/ slice of a constant", "baseline_ms", ""),
+    ]
+    for what, denominator, suffix in position_ratios:
+        for mode in MODES:
+            label = JIT_LABELS[mode] if mode == "eager" else f"jit {JIT_LABELS[mode]}"
+            ratio = _ratio_of("PositionalEmbedding", "float32", mode, "median_ms", denominator, position_batch)
+            rows.append(Target(f"PositionalEmbedding {what}, {label}{suffix}", ratio, 1.2))
     rows += [
         Target("DataEmbedding / TokenEmbedding alone, jit on", _ratio_of("DataEmbedding", "float32", "xla", "median_ms", "TokenEmbedding alone"), 1.3),
         Target("(reported) DataEmbedding / TokenEmbedding alone, eager", _ratio_of("DataEmbedding", "float32", "eager", "median_ms", "TokenEmbedding alone")),

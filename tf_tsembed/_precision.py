@@ -29,9 +29,9 @@ def math_dtype(compute_dtype):
 def rounded_weight(weight, compute_dtype, dtype=None):
     """`weight` rounded to `compute_dtype`, then cast to `dtype` (default `math_dtype(compute_dtype)`).
 
-    Keras rounds weights to the compute dtype under mixed precision, but Keras 3 does so even for
-    layers with `autocast=False` and Keras 2 does not: rounding here gives the same result under
-    both.
+    Keras rounds weights read in `call` to the compute dtype under mixed precision, except that
+    Keras 3 skips it for a layer with `autocast=False` called inside another mixed-precision
+    layer (Keras 2 always rounds): rounding here gives the same result wherever the layer runs.
     """
     dtype = math_dtype(compute_dtype) if dtype is None else dtype
     return tf.cast(tf.cast(weight, compute_dtype), dtype)

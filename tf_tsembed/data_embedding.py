@@ -132,8 +132,8 @@ class _SummedEmbedding(keras.layers.Layer):
         _checks.build_sublayer(self.dropout_layer, x_shape[:-1].concatenate([self.d_model]))
         self.built = True
 
-    def _token_args(self, x):
-        """Validated `(x, kernel, bias)` for `circular_conv1d`, in the dtype of the arithmetic."""
+    def _token_args(self, x, dtype):
+        """Validated `(x, kernel, bias)` for `circular_conv1d`, `x` in `dtype` (the arithmetic's)."""
         token = self.value_embedding
         if not x.dtype.is_floating:
             raise TypeError(
@@ -141,18 +141,18 @@ class _SummedEmbedding(keras.layers.Layer):
             )
         token._check_input_shape(x.shape)
         x = token._checked_at_run_time(x)
-        # Weights rounded to the compute dtype, as Keras rounds them under mixed precision;
-        # circular_conv1d casts them to the dtype of the arithmetic.
+        # Weights rounded to the compute dtype (see `_precision.rounded_weight`); circular_conv1d
+        # casts them to the dtype of the arithmetic, inside the compiled function.
         kernel = tf.cast(token.kernel, self.compute_dtype)
         bias = tf.cast(token.bias, self.compute_dtype) if token.use_bias else None
-        return tf.cast(x, _precision.math_dtype(self.compute_dtype)), kernel, bias
+        return tf.cast(x, dtype), kernel, bias
 
     def call(self, x, x_mark=None, training=None):
         x = tf.convert_to_tensor(x)
         # Every term in the dtype of the arithmetic (float32 for 16-bit policies on CPU), so the
         # sum is rounded to the compute dtype once.
         dtype = _precision.math_dtype(self.compute_dtype)
-        x, kernel, bias = self._token_args(x)
+        x, kernel, bias = self._token_args(x, dtype)
         position = None
         if self.position_embedding is not None:
             position = self.position_embedding._rows(x, dtype)

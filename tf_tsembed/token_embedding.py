@@ -70,8 +70,8 @@ def circular_conv1d(inputs, kernel, bias=None, output_dtype=None):
     Returns:
         `(B, L, D)` tensor.
     """
-    # Casting here, inside the compiled function, fuses with the rest: as eager ops, these
-    # casts of a 16-bit kernel cost ~0.4 ms of a 2.5 ms call.
+    # Cast here, inside the compiled function, where the casts fuse with the rest: as two eager
+    # ops per weight they made an eager bfloat16 call (32, 96, 7 -> 512) about 10 % slower.
     kernel = tf.cast(kernel, inputs.dtype)
     bias = None if bias is None else tf.cast(bias, inputs.dtype)
     kernel_size, channels, _ = kernel.shape
@@ -264,7 +264,8 @@ class TokenEmbedding(keras.layers.Layer):
         self._check_input_shape(inputs.shape)
         inputs = self._checked_at_run_time(inputs)
         compute_dtype = tf.as_dtype(self.compute_dtype)
-        # Weights rounded to the compute dtype, as Keras rounds them under mixed precision.
+        # Weights rounded to the compute dtype (see `_precision.rounded_weight`); circular_conv1d
+        # casts them to the dtype of the arithmetic, inside the compiled function.
         kernel = tf.cast(self.kernel, compute_dtype)
         bias = tf.cast(self.bias, compute_dtype) if self.use_bias else None
         compiled = self.jit_compile and not inside_xla_compilation()

@@ -57,15 +57,17 @@ def _find(records, layer, dtype, mode, batch=None):
     return None
 
 
+def _timing(record, key):
+    """A median in ms of `record`: a record key ("median_ms", "floor_ms", ...) or a reference label."""
+    return record[key] if key in record else record["references"].get(key)
+
+
 def _ratio_of(layer, dtype, mode, numerator, denominator, batch=None):
     """A ratio of two timings of one record; each argument is a record key or a reference label."""
 
-    def value(record, key):
-        return record[key] if key in record else record["references"].get(key)
-
     def ratio(records):
         record = _find(records, layer, dtype, mode, batch)
-        return None if record is None else _report.ratio(value(record, numerator), value(record, denominator))
+        return None if record is None else _report.ratio(_timing(record, numerator), _timing(record, denominator))
 
     return ratio
 
@@ -79,7 +81,7 @@ def _conv1d_best_over(key):
         conv1d = [r["baseline_ms"] for mode in MODES if (r := _find(records, "TokenEmbedding", "float32", mode))]
         if ours is None or not conv1d:
             return None
-        return min(conv1d) / (ours[key] if key in ours else ours["references"][key])
+        return _report.ratio(min(conv1d), _timing(ours, key))
 
     return ratio
 

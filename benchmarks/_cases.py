@@ -16,7 +16,7 @@ import tensorflow as tf
 
 import tf_tsembed
 from benchmarks._devices import MODES
-from tf_tsembed.positional_embedding import sinusoid_table
+from tf_tsembed._sinusoid import sinusoid as sinusoid_table
 
 keras = tf.keras
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import reference
 from tf_tsembed import DataEmbedding, PositionalEmbedding, TokenEmbedding
-from tf_tsembed import _precision, positional_embedding, token_embedding
+from tf_tsembed import _compile, _precision, _sinusoid, token_embedding
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REQUIRED_KEYS = {"layer", "shape", "dtype", "jit", "device", "median_ms", "floor_ms", "baseline_ms"}
@@ -110,15 +110,28 @@ def _token_layer(c_in, d_model, kernel_size=3):
 
 def test_token_embedding_does_not_retrace_eagerly():
     layer = _token_layer(2, 4)
-    compiled = token_embedding._compiled_circular_conv1d
+    cache = token_embedding.compiled_circular_conv1d.eager_functions
     layer(np.zeros((3, 5, 2), "float32"))
-    traces = compiled.experimental_get_tracing_count()
+    functions = list(cache.values())
     for _ in range(3):
         layer(np.ones((3, 5, 2), "float32"))
-    assert compiled.experimental_get_tracing_count() == traces
+    assert set(map(id, cache.values())) == set(map(id, functions))
     layer(np.ones((3, 6, 2), "float32"))
     layer(np.ones((3, 5, 2), "float32"))
-    assert compiled.experimental_get_tracing_count() == traces + 1
+    assert len(set(map(id, cache.values())) - set(map(id, functions))) == 1
+
+
+def test_eager_compiled_functions_are_bounded_least_recently_used_first():
+    layer = _token_layer(2, 4)
+    cache = token_embedding.compiled_circular_conv1d.eager_functions
+    lengths = range(1, _compile.EAGER_CACHE_SIZE + 9)
+    for length in lengths:
+        layer(np.ones((1, length, 2), "float32"))
+    assert len(cache) == _compile.EAGER_CACHE_SIZE
+    shapes = [key[0][0] for key in cache]
+    assert shapes[-1] == (1, lengths[-1], 2) and (1, 1, 2) not in shapes
+    x = np.random.default_rng(0).normal(size=(1, 1, 2)).astype("float32")
+    np.testing.assert_allclose(layer(x), reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
@@ -132,7 +145,7 @@ def test_token_and_positional_embedding_do_not_retrace_in_tf_function(jit_compil
         traces.append(x.shape)
         return token(x) + position(x)
 
-    inner = token_embedding._compiled_circular_conv1d
+    inner = token_embedding.compiled_circular_conv1d.in_graphs
     embed(tf.zeros((3, 5, 2)))
     inner_traces = inner.experimental_get_tracing_count()
     for value in (1.0, 2.0, 3.0):
@@ -141,13 +154,13 @@ def test_token_and_positional_embedding_do_not_retrace_in_tf_function(jit_compil
     assert inner.experimental_get_tracing_count() == inner_traces
 
 
-def test_positional_embedding_builds_its_table_once_when_called_eagerly():
+def test_positional_embedding_builds_its_rows_once_when_called_eagerly():
     layer = PositionalEmbedding(max_len=37, d_model=6)
     layer(np.zeros((1, 5, 2), "float32"))
-    misses = positional_embedding.sinusoid_table.cache_info().misses
+    misses = _sinusoid._host_rows.cache_info().misses
     for batch in (1, 4, 1):
         layer(np.zeros((batch, 5, 2), "float32"))
-    assert positional_embedding.sinusoid_table.cache_info().misses == misses
+    assert _sinusoid._host_rows.cache_info().misses == misses
 
 
 _RECOMPILE_SCRIPT = textwrap.dedent(
@@ -245,8 +258,8 @@ def test_mixed_bfloat16_on_cpu_is_the_float32_output_rounded_once(c_in, jit_comp
 
 def test_mixed_bfloat16_on_accelerators_feeds_the_matrix_unit_bfloat16(monkeypatch):
     """GPU and TPU keep 16-bit operands: the dot XLA receives takes and gives bfloat16."""
-    monkeypatch.setattr(_precision, "on_accelerator", lambda: True)
-    assert _precision.math_dtype("bfloat16") == tf.bfloat16
+    monkeypatch.setattr(_precision, "on_accelerator", lambda tensor: True)
+    assert _precision.math_dtype("bfloat16", tf.zeros(())) == tf.bfloat16
     layer = TokenEmbedding(4, 8, dtype="mixed_bfloat16")
     x = tf.zeros((2, 9, 4))
     hlo = tf.function(layer, jit_compile=True).experimental_get_compiler_ir(x)(stage="hlo")
@@ -254,11 +267,26 @@ def test_mixed_bfloat16_on_accelerators_feeds_the_matrix_unit_bfloat16(monkeypat
     assert dots == ["bf16"], dots
 
 
+def test_precision_follows_the_device_the_op_runs_on(monkeypatch):
+    """A layer pinned to the CPU of a GPU host computes as on CPU; unplaced ops follow the host."""
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: ["fake"] if kind == "GPU" else [])
+    with tf.Graph().as_default():
+        unplaced = tf.constant(1.0)
+        with tf.device("/device:CPU:0"):
+            on_cpu = tf.constant(1.0)
+        with tf.device("/device:GPU:0"):
+            on_gpu = tf.constant(1.0)
+    assert _precision.math_dtype("bfloat16", on_cpu) == tf.float32
+    assert _precision.math_dtype("bfloat16", on_gpu) == tf.bfloat16
+    assert _precision.math_dtype("bfloat16", unplaced) == tf.bfloat16
+    assert _precision.math_dtype("float32", on_gpu) == tf.float32
+
+
 @pytest.mark.parametrize("c_in", [4, 50])
 def test_compiled_hlo_has_no_host_ops(c_in):
     """What XLA receives on any device: no host transfers or custom calls, only standard ops."""
     kernel = tf.zeros((3, c_in, 8))
-    hlo = token_embedding._compiled_circular_conv1d.experimental_get_compiler_ir(
+    hlo = token_embedding.compiled_circular_conv1d.in_graphs.experimental_get_compiler_ir(
         tf.zeros((2, 9, c_in)), kernel, tf.zeros((8,)), None
     )(stage="hlo")
     assert ("dot(" in hlo) == (c_in == 4) and ("convolution(" in hlo) == (c_in == 50)

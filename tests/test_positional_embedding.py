@@ -1,14 +1,14 @@
 """PositionalEmbedding against the float64 sinusoid formula of SPEC.md."""
 
 import os
+import tracemalloc
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import reference
-from tf_tsembed import PositionalEmbedding
-from tf_tsembed import positional_embedding
+from tf_tsembed import PositionalEmbedding, _sinusoid
 
 keras = tf.keras
 
@@ -36,20 +36,36 @@ def test_odd_d_model_ends_with_a_sine_column():
     np.testing.assert_allclose(out[:, 4], np.sin(positions * 10000.0 ** (-4 / 5)), atol=1e-6)
 
 
-def test_has_no_weights_and_construction_computes_nothing():
-    misses = positional_embedding.sinusoid_table.cache_info().misses
+def test_has_no_weights():
     layer = PositionalEmbedding(max_len=4321, d_model=77)
-    assert positional_embedding.sinusoid_table.cache_info().misses == misses
     inputs = keras.Input((12, 3))
     model = keras.Model(inputs, layer(inputs))
     assert layer.weights == [] and model.weights == []
 
 
-def test_dynamic_length_inside_tf_function():
-    layer = PositionalEmbedding(max_len=50, d_model=6)
+def test_max_len_costs_nothing_only_the_rows_used_are_computed():
+    # A table of max_len rows would take 200_000 * 64 * 8 bytes = 102 MB on the host.
+    tracemalloc.start()
+    out = PositionalEmbedding(max_len=200_000, d_model=64)(np.zeros((2, 96, 3), "float32"))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 5_000_000, peak
+    np.testing.assert_allclose(out[0], reference.sinusoid(96, 64), rtol=1e-6, atol=1e-6)
+
+
+def test_host_row_cache_is_bounded():
+    for d_model in range(1, 40):
+        PositionalEmbedding(max_len=8, d_model=d_model)(np.zeros((1, 8, 1), "float32"))
+    assert _sinusoid._host_rows.cache_info().currsize <= 16
+
+
+@pytest.mark.parametrize("max_len,d_model", [(50, 6), (50, 7), (1, 4), (10**7, 8)])
+def test_dynamic_length_inside_tf_function(max_len, d_model):
+    layer = PositionalEmbedding(max_len=max_len, d_model=d_model)
     forward = tf.function(layer, input_signature=[tf.TensorSpec((None, None, 2))])
-    for length in (1, 17, 50):
-        np.testing.assert_allclose(forward(tf.zeros((2, length, 2)))[0], reference.sinusoid(length, 6), atol=1e-6)
+    for length in sorted({1, 17, 50, min(max_len, 3000)} - {n for n in (17, 50, 3000) if n > max_len}):
+        expected = reference.sinusoid(length, d_model)
+        np.testing.assert_allclose(forward(tf.zeros((2, length, 2)))[0], expected, rtol=0, atol=1e-6)
 
 
 def test_static_length_over_max_len_raises_naming_both():
@@ -106,3 +122,16 @@ def test_exported_saved_model_holds_only_the_rows_it_uses(tmp_path):
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(tmp_path) for f in files)
     # The 96 rows are 196,608 bytes; the whole table would be 10,240,000.
     assert size < 1_000_000, size
+
+
+@pytest.mark.slow
+def test_exported_saved_model_with_free_length_holds_no_max_len_table(tmp_path):
+    inputs = keras.Input((None, 7))
+    model = keras.Model(inputs, PositionalEmbedding(10**6, 64)(inputs))
+    model.export(str(tmp_path))
+    size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(tmp_path) for f in files)
+    # Two tables of 1000 rows (1,024,000 bytes); max_len rows would be 256,000,000.
+    assert size < 2_000_000, size
+    reloaded = tf.saved_model.load(str(tmp_path))
+    out = reloaded.serve(tf.zeros((1, 2500, 7)))
+    np.testing.assert_allclose(out[0], reference.sinusoid(2500, 64), rtol=0, atol=1e-6)

@@ -45,6 +45,38 @@ def positive_float(name, value):
     return float(value)
 
 
+def rank(layer_name, argument, shape, axes):
+    """Raises ValueError unless `shape` has one axis per name in `axes` (e.g. "batch, time, c_in")."""
+    shape = tf.TensorShape(shape)
+    expected = len(axes.split(","))
+    if shape.rank != expected:
+        raise ValueError(
+            f"{layer_name} expects {argument} of rank {expected} ({axes}); received shape {shape}."
+        )
+    return shape
+
+
+def rank_at_least(layer_name, argument, shape, axes):
+    """Raises ValueError unless `shape` has at least the named leading `axes` ("batch, time")."""
+    shape = tf.TensorShape(shape)
+    expected = len(axes.split(","))
+    if shape.rank is not None and shape.rank < expected:
+        raise ValueError(
+            f"{layer_name} expects {argument} of rank >= {expected} ({axes}, ...); "
+            f"received shape {shape}."
+        )
+    return shape
+
+
+def floating(layer_name, argument, tensor, hint=""):
+    """Raises TypeError unless `tensor` is floating (float16, bfloat16, float32 or float64)."""
+    if not tensor.dtype.is_floating:
+        raise TypeError(
+            f"{layer_name} expects floating {argument}; received dtype {tensor.dtype.name}.{hint}"
+        )
+    return tensor
+
+
 def build_sublayer(layer, input_shape):
     """Builds `layer` in its own name scope: tf_keras names weights by the scope, Keras 3 by the layer tree."""
     with tf.name_scope(layer.name):
@@ -52,11 +84,11 @@ def build_sublayer(layer, input_shape):
 
 
 def after_checks(checks, tensor):
-    """`tensor`, made to wait for the run-time `checks` (assert ops; None when run eagerly).
+    """`tensor`, made to wait for the run-time `checks` (tf.debugging asserts; None when eager).
 
-    In a graph nothing orders an assert before the ops that consume the same input, so a
-    failing gather or slice could report its own error first; this makes the assert's clear
-    message the one that is raised.
+    The one way the layers attach run-time checks: in a graph nothing orders an assert before
+    the ops that consume the same input, so a failing gather or slice could report its own
+    error first; this makes the assert's clear message the one that is raised.
     """
     checks = [check for check in checks if check is not None]
     if not checks:

@@ -4,10 +4,10 @@ import math
 
 import tensorflow as tf
 
-from tf_tsembed import _checks, _precision
+from tf_tsembed import _checks, _compile, _precision
 from tf_tsembed.positional_embedding import PositionalEmbedding
 from tf_tsembed.temporal_embedding import TemporalEmbedding, TimeFeatureEmbedding
-from tf_tsembed.token_embedding import TokenEmbedding, circular_conv1d, inside_xla_compilation
+from tf_tsembed.token_embedding import TokenEmbedding
 
 keras = tf.keras
 
@@ -15,33 +15,27 @@ EMBED_TYPES = ("fixed", "learned", "timeF")
 CONVENTIONS = ("tslib", "informer")
 
 
-def summed_embedding(x, kernel, bias, position, temporal_function, temporal_args, output_dtype=None):
-    """`circular_conv1d(x, kernel, bias) (+ position) (+ temporal_function(*temporal_args))`.
+def summed_terms(terms, output_dtype):
+    """`sum(function(*args) for function, args in terms)`, cast to `output_dtype` once.
 
     One function for the whole sum, so that under XLA the adds fuse into one pass instead of
-    each term being written out at full size. `position` is `(1, L, D)` and broadcasts over the
-    batch; None leaves a term out. The sum is cast to `output_dtype` once, at the end (None: the
-    dtype of `x`).
+    each term being written out at full size. The terms come from the sublayers' `term`
+    methods (a `(1, L, D)` position term broadcasts over the batch).
     """
-    outputs = circular_conv1d(x, kernel, bias)
-    if position is not None:
-        outputs += position
-    if temporal_function is not None:
-        outputs += temporal_function(*temporal_args)
-    return outputs if output_dtype is None else tf.cast(outputs, output_dtype)
+    (function, args), *rest = terms
+    outputs = function(*args)
+    for function, args in rest:
+        outputs += function(*args)
+    return tf.cast(outputs, output_dtype)
 
 
 # Weights come in as tensors, not variables, as for TokenEmbedding: an XLA cluster that captures
 # a mirrored variable fails under MirroredStrategy.
-_compiled_summed_embedding = tf.function(summed_embedding, jit_compile=True)
+compiled_summed_terms = _compile.jit(summed_terms)
 
 
-def _check_rank3(layer_name, argument, shape):
-    if shape.rank != 3:
-        raise ValueError(
-            f"{layer_name} expects `{argument}` of rank 3 (batch, time, columns); "
-            f"received shape {shape}."
-        )
+def _precomputed(term):
+    return term
 
 
 def _check_paired_shapes(layer_name, x_shape, x_mark_shape):
@@ -57,7 +51,7 @@ def _check_paired_shapes(layer_name, x_shape, x_mark_shape):
 
 def _paired_marks(layer_name, x, x_mark):
     """`x_mark` of rank 3, checked to match `x` in batch and length (at run time if need be)."""
-    _check_rank3(layer_name, "x_mark", x_mark.shape)
+    _checks.rank(layer_name, "`x_mark`", x_mark.shape, "batch, time, columns")
     _check_paired_shapes(layer_name, x.shape, x_mark.shape)
     if None not in x.shape[:2] and None not in x_mark.shape[:2]:
         return x_mark
@@ -117,13 +111,13 @@ class _SummedEmbedding(keras.layers.Layer):
         # Every check before any sublayer creates weights: a failed build must leave nothing
         # half-built behind for the next call.
         x_shape = tf.TensorShape(x_shape)
-        self.value_embedding._check_input_shape(x_shape)
+        self.value_embedding.compute_output_shape(x_shape)
         if x_mark_shape is None:
             # The temporal tables do not depend on the input: build them for an unknown width.
             x_mark_shape = x_shape[:-1].concatenate([None])
         else:
             x_mark_shape = tf.TensorShape(x_mark_shape)
-            self.temporal_embedding._check_shape(x_mark_shape)
+            self.temporal_embedding.compute_output_shape(x_mark_shape)
             _check_paired_shapes(type(self).__name__, x_shape, x_mark_shape)
         if self.position_embedding is not None:
             _checks.build_sublayer(self.position_embedding, x_shape)
@@ -132,39 +126,20 @@ class _SummedEmbedding(keras.layers.Layer):
         _checks.build_sublayer(self.dropout_layer, x_shape[:-1].concatenate([self.d_model]))
         self.built = True
 
-    def _token_args(self, x, dtype):
-        """Validated `(x, kernel, bias)` for `circular_conv1d`, `x` in `dtype` (the arithmetic's)."""
-        token = self.value_embedding
-        if not x.dtype.is_floating:
-            raise TypeError(
-                f"{type(self).__name__} expects floating `x`; received dtype {x.dtype.name}."
-            )
-        token._check_input_shape(x.shape)
-        x = token._checked_at_run_time(x)
-        # Weights rounded to the compute dtype (see `_precision.rounded_weight`); circular_conv1d
-        # casts them to the dtype of the arithmetic, inside the compiled function.
-        kernel = tf.cast(token.kernel, self.compute_dtype)
-        bias = tf.cast(token.bias, self.compute_dtype) if token.use_bias else None
-        return tf.cast(x, dtype), kernel, bias
-
     def call(self, x, x_mark=None, training=None):
-        x = tf.convert_to_tensor(x)
+        name = type(self).__name__
+        x = _checks.floating(name, "`x`", tf.convert_to_tensor(x))
         # Every term in the dtype of the arithmetic (float32 for 16-bit policies on CPU), so the
         # sum is rounded to the compute dtype once.
-        dtype = _precision.math_dtype(self.compute_dtype)
-        x, kernel, bias = self._token_args(x, dtype)
-        position = None
+        dtype = _precision.math_dtype(self.compute_dtype, x)
+        terms = [self.value_embedding.term(x, dtype)]
         if self.position_embedding is not None:
-            position = self.position_embedding._rows(x, dtype)
-        temporal_function, temporal_args = None, ()
+            terms.append((_precomputed, (self.position_embedding.position_rows(x, dtype),)))
         if x_mark is not None:
-            x_mark = _paired_marks(type(self).__name__, x, tf.convert_to_tensor(x_mark))
-            temporal_function, temporal_args = self.temporal_embedding._terms(x_mark, dtype)
-        compiled = self.jit_compile and not inside_xla_compilation()
-        summed = _compiled_summed_embedding if compiled else summed_embedding
-        outputs = summed(
-            x, kernel, bias, position, temporal_function, temporal_args, tf.as_dtype(self.compute_dtype)
-        )
+            x_mark = _paired_marks(name, x, tf.convert_to_tensor(x_mark))
+            terms.append(self.temporal_embedding.term(x_mark, dtype))
+        summed = compiled_summed_terms if self.jit_compile else summed_terms
+        outputs = summed(tuple(terms), tf.as_dtype(self.compute_dtype))
         return self.dropout_layer(outputs, training=training)
 
     def compute_output_shape(self, x_shape, x_mark_shape=None):
@@ -389,7 +364,7 @@ class DataEmbeddingInverted(keras.layers.Layer):
         )
 
     def _check_x_shape(self, shape):
-        _check_rank3(type(self).__name__, "x", shape)
+        _checks.rank(type(self).__name__, "`x`", shape, "batch, time, columns")
         if shape[1] is not None and shape[1] != self.c_in:
             raise ValueError(
                 f"{type(self).__name__} was built with c_in={self.c_in} (the series length), but "
@@ -401,7 +376,7 @@ class DataEmbeddingInverted(keras.layers.Layer):
         self._check_x_shape(x_shape)
         if x_mark_shape is not None:
             x_mark_shape = tf.TensorShape(x_mark_shape)
-            _check_rank3(type(self).__name__, "x_mark", x_mark_shape)
+            _checks.rank(type(self).__name__, "`x_mark`", x_mark_shape, "batch, time, columns")
             _check_paired_shapes(type(self).__name__, x_shape, x_mark_shape)
         _checks.build_sublayer(self.value_embedding, (x_shape[0], None, self.c_in))
         _checks.build_sublayer(self.dropout_layer, (x_shape[0], None, self.d_model))
@@ -409,9 +384,7 @@ class DataEmbeddingInverted(keras.layers.Layer):
 
     def call(self, x, x_mark=None, training=None):
         name = type(self).__name__
-        x = tf.convert_to_tensor(x)
-        if not x.dtype.is_floating:
-            raise TypeError(f"{name} expects floating `x`; received dtype {x.dtype.name}.")
+        x = _checks.floating(name, "`x`", tf.convert_to_tensor(x))
         self._check_x_shape(x.shape)
         if x.shape[1] is None:
             check = tf.debugging.assert_equal(

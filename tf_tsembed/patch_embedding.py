@@ -5,7 +5,7 @@ import math
 import tensorflow as tf
 
 from tf_tsembed import _checks
-from tf_tsembed.positional_embedding import sinusoid_rows
+from tf_tsembed._sinusoid import sinusoid_rows
 
 keras = tf.keras
 
@@ -186,13 +186,7 @@ class PatchEmbedding(keras.layers.Layer):
         self.position_embedding = None
 
     def _check_input_shape(self, input_shape):
-        input_shape = tf.TensorShape(input_shape)
-        if input_shape.rank != 3:
-            raise ValueError(
-                f"{type(self).__name__} expects inputs of rank 3 (batch, n_vars, time); "
-                f"received shape {input_shape}."
-            )
-        return input_shape
+        return _checks.rank(type(self).__name__, "inputs", input_shape, "batch, n_vars, time")
 
     def _static_num_patches(self, length):
         """P for a static L, or ValueError naming the numbers that make it impossible or too large."""
@@ -240,8 +234,7 @@ class PatchEmbedding(keras.layers.Layer):
         # XLA drops the asserts; a negative count still makes tf.range fail to compile there, where
         # an invalid count would silently give no patches or broadcast the position table.
         valid = tf.reduce_all(tf.stack([ok for ok, _ in conditions]))
-        with tf.control_dependencies(checks):
-            return tf.where(valid, count, -1)
+        return _checks.after_checks(checks, tf.where(valid, count, -1))
 
     def build(self, input_shape):
         input_shape = self._check_input_shape(input_shape)
@@ -265,11 +258,7 @@ class PatchEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        inputs = tf.convert_to_tensor(inputs)
-        if not inputs.dtype.is_floating:
-            raise TypeError(
-                f"{type(self).__name__} expects floating inputs; received dtype {inputs.dtype.name}."
-            )
+        inputs = _checks.floating(type(self).__name__, "inputs", tf.convert_to_tensor(inputs))
         shape = self._check_input_shape(inputs.shape)
         length = shape[2]
         if length is None:
@@ -286,7 +275,7 @@ class PatchEmbedding(keras.layers.Layer):
         if self.position == "learned":
             position = tf.cast(self.position_embedding, dtype)
         else:
-            position = sinusoid_rows(self.max_len, self.d_model, count, dtype)
+            position = sinusoid_rows(count, self.d_model, dtype, self.max_len)
         tokens = self.dropout_layer(self.value_embedding(patches) + position, training=training)
         n_vars = shape[1] if shape[1] is not None else tf.shape(inputs)[1]
         return tokens, n_vars

@@ -5,7 +5,11 @@ import collections.abc
 import numpy as np
 import tensorflow as tf
 
-from tf_tsembed.data_embedding import DataEmbeddingInverted, _SummedEmbedding
+from tf_tsembed.data_embedding import (
+    DataEmbedding,
+    DataEmbeddingInverted,
+    DataEmbeddingWithoutPosition,
+)
 from tf_tsembed.patch_embedding import PatchEmbedding
 from tf_tsembed.positional_embedding import PositionalEmbedding
 from tf_tsembed.temporal_embedding import FixedEmbedding, TemporalEmbedding, TimeFeatureEmbedding
@@ -61,7 +65,7 @@ def _time_feature_plan(layer):
 
 def _temporal_plan(layer):
     plan = _Plan()
-    for field, _ in layer._fields:
+    for field, _ in layer.fields:
         table = getattr(layer, f"{field}_embed")
         if layer.embed_type == "fixed":
             plan.buffers.add(f"{field}_embed.emb.weight")
@@ -112,7 +116,7 @@ _PLANS = (
     (FixedEmbedding, lambda layer: _Plan(buffers=["emb.weight"])),
     (TemporalEmbedding, _temporal_plan),
     (TimeFeatureEmbedding, _time_feature_plan),
-    (_SummedEmbedding, _summed_plan),
+    ((DataEmbedding, DataEmbeddingWithoutPosition), _summed_plan),
     (DataEmbeddingInverted, _inverted_plan),
     (PatchEmbedding, _patch_plan),
 )

@@ -6,13 +6,10 @@ import numpy as np
 import tensorflow as tf
 
 from tf_tsembed import _checks, _precision
-from tf_tsembed.positional_embedding import sinusoid_rows
-from tf_tsembed.timefeatures import num_time_features, num_time_marks
+from tf_tsembed._sinusoid import sinusoid_rows
+from tf_tsembed.timefeatures import mark_fields, num_time_features
 
 keras = tf.keras
-
-# (field, table size), coarse to fine: the column order of `timefeatures.time_marks`.
-MARK_FIELDS = (("month", 13), ("day", 32), ("weekday", 7), ("hour", 24), ("minute", 4))
 
 
 def _validated_ids(layer_name, inputs, fields):
@@ -67,29 +64,25 @@ def _check_ids_on_host(layer_name, values, fields):
             )
 
 
-def lookup_sum(ids, tables):
-    """`sum_f tables[f][ids[..., f]]`: one table per id column, the looked-up rows added up."""
-    total = tf.gather(tables[0], ids[..., 0])
+def lookup_sum(ids, tables, dtype):
+    """`sum_f tables[f][ids[..., f]]` in `dtype`: one table per id column, the rows added up."""
+    total = tf.cast(tf.gather(tables[0], ids[..., 0]), dtype)
     for column in range(1, len(tables)):
-        total += tf.gather(tables[column], ids[..., column])
+        total += tf.cast(tf.gather(tables[column], ids[..., column]), dtype)
     return total
 
 
 def linear(features, kernel, bias=None):
-    """`features @ kernel (+ bias)` over the last axis."""
-    outputs = tf.matmul(features, kernel)
+    """`features @ kernel (+ bias)` over the last axis, in the dtype of `features`."""
+    outputs = tf.matmul(features, tf.cast(kernel, features.dtype))
     if bias is not None:
-        outputs += bias
+        outputs += tf.cast(bias, features.dtype)
     return outputs
 
 
 def _check_marks_shape(layer_name, shape, freq, width, what, columns=""):
     """Rank 3 and `width` columns; the error names freq, the expected and the received width."""
-    shape = tf.TensorShape(shape)
-    if shape.rank != 3:
-        raise ValueError(
-            f"{layer_name} expects {what} of rank 3 (batch, time, columns); received shape {shape}."
-        )
+    shape = _checks.rank(layer_name, what, shape, "batch, time, columns")
     if shape[-1] is not None and shape[-1] != width:
         raise ValueError(
             f"{layer_name} with freq={freq!r} expects {width} {what} columns{columns}; "
@@ -157,7 +150,7 @@ class FixedEmbedding(keras.layers.Layer):
     def table(self, dtype=None):
         """The `(c_in, d_model)` table in `dtype` (default: the compute dtype), baked into the
         graph as a constant."""
-        return sinusoid_rows(self.c_in, self.d_model, self.c_in, dtype or self.compute_dtype)
+        return sinusoid_rows(self.c_in, self.d_model, dtype or self.compute_dtype, self.c_in)
 
     def call(self, inputs):
         ids = _validated_ids(type(self).__name__, inputs, [("ids", None, self.c_in)])
@@ -199,7 +192,8 @@ class TemporalEmbedding(keras.layers.Layer):
         `(B, L, d_model)` tensor in the layer's compute dtype.
 
     The tables are the sublayers `month_embed`, `day_embed`, `weekday_embed`, `hour_embed` and
-    `minute_embed` (those present for `freq`), as in the reference: `FixedEmbedding` layers for
+    `minute_embed` (those present for `freq`, listed with their rows in the attribute `fields`
+    as `(name, rows)` pairs, coarse to fine), as in the reference: `FixedEmbedding` layers for
     'fixed', `keras.layers.Embedding` layers (weight `embeddings`, shape `(rows, d_model)`, the
     layout of a PyTorch `nn.Embedding` weight) for 'learned'.
 
@@ -230,8 +224,8 @@ class TemporalEmbedding(keras.layers.Layer):
         self.d_model = _checks.positive_int("d_model", d_model)
         self.embed_type = _checks.one_of("embed_type", embed_type, ("fixed", "learned"))
         self.freq = freq
-        self._fields = MARK_FIELDS[: num_time_marks(freq)]
-        for field, size in self._fields:
+        self.fields = tuple((field, size) for field, _, size in mark_fields(freq))
+        for field, size in self.fields:
             if self.embed_type == "fixed":
                 table = FixedEmbedding(
                     size, self.d_model, dtype=self.dtype_policy, name=f"{field}_embed"
@@ -247,12 +241,12 @@ class TemporalEmbedding(keras.layers.Layer):
             setattr(self, f"{field}_embed", table)
 
     def _table_layers(self):
-        return [getattr(self, f"{field}_embed") for field, _ in self._fields]
+        return [getattr(self, f"{field}_embed") for field, _ in self.fields]
 
     def _check_shape(self, shape):
-        columns = " (" + ", ".join(field for field, _ in self._fields) + ", coarse to fine)"
+        columns = " (" + ", ".join(field for field, _ in self.fields) + ", coarse to fine)"
         name = type(self).__name__
-        _check_marks_shape(name, shape, self.freq, len(self._fields), "mark", columns)
+        _check_marks_shape(name, shape, self.freq, len(self.fields), "mark", columns)
 
     def build(self, input_shape):
         self._check_shape(input_shape)
@@ -262,33 +256,37 @@ class TemporalEmbedding(keras.layers.Layer):
         self.built = True
 
     def lookup_tables(self, dtype=None):
-        """The tables present for `freq`, coarse to fine, as tensors of `dtype` (default: the
-        compute dtype)."""
-        dtype = dtype or self.compute_dtype
+        """The tables present for `freq`, coarse to fine: fixed ones as constants of `dtype`
+        (default: the compute dtype), learned ones rounded to the compute dtype."""
         if self.embed_type == "fixed":
-            return [table.table(dtype) for table in self._table_layers()]
+            return [table.table(dtype or self.compute_dtype) for table in self._table_layers()]
         tables = [table.embeddings for table in self._table_layers()]
-        return [_precision.rounded_weight(table, self.compute_dtype, dtype) for table in tables]
+        return [_precision.rounded_weight(table, self.compute_dtype) for table in tables]
 
-    def _terms(self, inputs, dtype=None):
-        """`(lookup_sum, args)` for validated `inputs`, tables in `dtype` (default: the compute
-        dtype): lets DataEmbedding fuse the lookups."""
+    def term(self, inputs, dtype=None):
+        """`(function, args)` such that `function(*args)` is this layer's output in `dtype`.
+
+        The marks are checked as in `call`; `dtype` defaults to the compute dtype.
+        DataEmbedding runs `function` inside its compiled sum, so the lookups fuse with it.
+        """
         inputs = tf.convert_to_tensor(inputs)
         name = type(self).__name__
         self._check_shape(inputs.shape)
-        inputs = _with_dynamic_width_check(name, inputs, self.freq, len(self._fields), "mark")
+        inputs = _with_dynamic_width_check(name, inputs, self.freq, len(self.fields), "mark")
         fields = [
             (f"{field} marks (column {column})", column, size)
-            for column, (field, size) in enumerate(self._fields)
+            for column, (field, size) in enumerate(self.fields)
         ]
         ids = _validated_ids(name, inputs, fields)
-        return lookup_sum, (ids, tuple(self.lookup_tables(dtype)))
+        dtype = tf.as_dtype(dtype or self.compute_dtype)
+        return lookup_sum, (ids, tuple(self.lookup_tables(dtype)), dtype)
 
     def call(self, inputs):
-        function, args = self._terms(inputs)
+        function, args = self.term(inputs)
         return function(*args)
 
     def compute_output_shape(self, input_shape):
+        self._check_shape(input_shape)
         return tuple(input_shape)[:-1] + (self.d_model,)
 
     def get_config(self):
@@ -389,29 +387,30 @@ class TimeFeatureEmbedding(keras.layers.Layer):
             )
         self.built = True
 
-    def _terms(self, inputs, dtype=None):
-        """`(linear, args)` for validated `inputs`, in `dtype` (default: the compute dtype): lets
-        DataEmbedding fuse the linear map."""
+    def term(self, inputs, dtype=None):
+        """`(function, args)` such that `function(*args)` is this layer's output in `dtype`.
+
+        The features are checked as in `call` and cast to `dtype` (default: the compute dtype);
+        the weights are rounded to the compute dtype. DataEmbedding runs `function` inside its
+        compiled sum, so the linear map fuses with it.
+        """
         inputs = tf.convert_to_tensor(inputs)
         name = type(self).__name__
-        if not inputs.dtype.is_floating:
-            raise TypeError(
-                f"{name} expects floating time features (timefeatures.time_features); received "
-                f"dtype {inputs.dtype.name}. Integer calendar marks go to TemporalEmbedding."
-            )
+        hint = " Integer calendar marks go to TemporalEmbedding."
+        _checks.floating(name, "time features (timefeatures.time_features)", inputs, hint)
         self._check_shape(inputs.shape)
         width = self.num_features
         inputs = _with_dynamic_width_check(name, inputs, self.freq, width, "time-feature")
-        dtype = dtype or self.compute_dtype
-        kernel = _precision.rounded_weight(self.kernel, self.compute_dtype, dtype)
-        bias = _precision.rounded_weight(self.bias, self.compute_dtype, dtype) if self.use_bias else None
-        return linear, (tf.cast(inputs, dtype), kernel, bias)
+        kernel = _precision.rounded_weight(self.kernel, self.compute_dtype)
+        bias = _precision.rounded_weight(self.bias, self.compute_dtype)
+        return linear, (tf.cast(inputs, dtype or self.compute_dtype), kernel, bias)
 
     def call(self, inputs):
-        function, args = self._terms(inputs)
+        function, args = self.term(inputs)
         return function(*args)
 
     def compute_output_shape(self, input_shape):
+        self._check_shape(input_shape)
         return tuple(input_shape)[:-1] + (self.d_model,)
 
     def get_config(self):

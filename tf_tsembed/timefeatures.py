@@ -67,8 +67,15 @@ _FEATURE_SCALES = {
     "month": (1, 11),
     "isoweek": (1, 52),
 }
-# Integer marks run coarse to fine; a unit keeps the leading columns its resolution resolves.
-_MARK_FIELDS = ("month", "day", "weekday", "hour", "quarter_hour")
+# Integer marks, coarse to fine: (name of the reference's table, calendar field, table rows).
+# A unit keeps the leading columns its resolution resolves; the "minute" table holds minute // 15.
+MARK_FIELDS = (
+    ("month", "month", 13),
+    ("day", "day", 32),
+    ("weekday", "weekday", 7),
+    ("hour", "hour", 24),
+    ("minute", "quarter_hour", 4),
+)
 # As in the reference, only minutely data have a minute table: secondly data stop at the hour.
 _NUM_MARKS_BY_UNIT = {"s": 4, "t": 5, "h": 4, "d": 3, "b": 3, "w": 3, "m": 1, "q": 1, "y": 1}
 
@@ -125,6 +132,15 @@ def num_time_marks(freq: str) -> int:
     (5, 4, 3, 1)
     """
     return _NUM_MARKS_BY_UNIT[parse_freq(freq)]
+
+
+def mark_fields(freq: str) -> tuple:
+    """The ``(table name, calendar field, table rows)`` of each ``time_marks`` column for ``freq``.
+
+    >>> [(name, rows) for name, _, rows in mark_fields("h")]
+    [('month', 13), ('day', 32), ('weekday', 7), ('hour', 24)]
+    """
+    return MARK_FIELDS[: num_time_marks(freq)]
 
 
 def _drop_pandas_timezone(dates):
@@ -248,6 +264,6 @@ def time_marks(dates, freq: str = "h") -> np.ndarray:
     array([[ 7,  1,  4,  1],
            [ 2, 29,  3,  6]], dtype=int32)
     """
-    mark_fields = _MARK_FIELDS[:num_time_marks(freq)]
     fields = _calendar_fields(dates)
-    return np.stack([fields[field] for field in mark_fields], axis=1).astype(np.int32)
+    columns = [fields[field] for _, field, _ in mark_fields(freq)]
+    return np.stack(columns, axis=1).astype(np.int32)

@@ -3,24 +3,16 @@
 import math
 
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util  # no public equivalent: see inside_xla_compilation
 
-from tf_tsembed import _checks, _precision
+from tf_tsembed import _checks, _compile, _precision
 
 keras = tf.keras
 
-
-# The two exact formulations, chosen while tracing from static facts. Measured on CPU with XLA
-# (2 AMD EPYC cores, medians of 30-100 interleaved rounds, ms; B=32, L=96, D=512, k=3):
-# - k*C small: gather the k shifted copies and do ONE matmul (B*L, k*C+1) x (k*C+1, D), the bias
-#   folded in as a kernel row against a column of ones, so that the dot writes the final output
-#   and no second pass over it adds the bias. C=7: 2.60 (bias added after: 3.58; convolution:
-#   3.99; writing the output alone: 1.82). C=32: 5.32 vs convolution 6.11.
-# - k*C large: wrap to L+2p steps and run a VALID convolution, which never materialises the
-#   k-times larger stacked input. C=64: 7.76 vs matmul 8.69; C=321: 25.8 vs 30.2.
-# On GPU and TPU the stacked matmul is used for every C (decided by the devices TF sees): one
-# dense product with a contraction of k*C is what tensor cores and the MXU are built for (not
-# measured: no accelerator here).
+# Two exact formulations, chosen while tracing. The stacked matmul (bias folded in as a kernel
+# row, so the dot writes the final output) wins on CPU while the contraction k*C is small; past
+# this the VALID convolution wins, as it never materialises the k-times larger stacked input.
+# GPU/TPU always take the matmul: a dense product is what tensor cores and the MXU are built for.
+# The figures behind the bound are in the README's "Speed targets".
 _CPU_MATMUL_MAX_CONTRACTION = 128
 
 
@@ -57,9 +49,10 @@ def circular_conv1d(inputs, kernel, bias=None, output_dtype=None):
     `y[b, t, o] = sum_{j, c} kernel[j, c, o] * inputs[b, (t + j - p) mod L, c] (+ bias[o])`
     with `p = (k - 1) // 2`. TensorFlow has no circular padding mode: the sequence is wrapped
     with a gather whose indices are taken modulo L, which keeps the formula exact when L < k.
-    Two exact formulations, picked while tracing by the static `k * C` and the devices present
-    (see the comment above): one matmul over the k shifted copies stacked along channels, with
-    the bias folded into the product, or a VALID convolution over the wrapped sequence.
+    Two exact formulations, picked while tracing by the static `k * C` and the device of
+    `inputs` (see `_CPU_MATMUL_MAX_CONTRACTION`): one matmul over the k shifted copies stacked
+    along channels, with the bias folded into the product, or a VALID convolution over the
+    wrapped sequence.
 
     Args:
         inputs: `(B, L, C)` floating tensor, L >= 1, in the dtype the arithmetic runs in.
@@ -70,49 +63,20 @@ def circular_conv1d(inputs, kernel, bias=None, output_dtype=None):
     Returns:
         `(B, L, D)` tensor.
     """
-    # Cast here, inside the compiled function, where the casts fuse with the rest: as two eager
-    # ops per weight they made an eager bfloat16 call (32, 96, 7 -> 512) about 10 % slower.
+    # Cast here, inside the compiled function, where the casts fuse with the rest.
     kernel = tf.cast(kernel, inputs.dtype)
     bias = None if bias is None else tf.cast(bias, inputs.dtype)
     kernel_size, channels, _ = kernel.shape
-    if _precision.on_accelerator() or kernel_size * channels <= _CPU_MATMUL_MAX_CONTRACTION:
+    if _precision.on_accelerator(inputs) or kernel_size * channels <= _CPU_MATMUL_MAX_CONTRACTION:
         outputs = _stacked_matmul(inputs, kernel, bias)
     else:
         outputs = _wrapped_convolution(inputs, kernel, bias)
     return outputs if output_dtype is None else tf.cast(outputs, output_dtype)
 
 
-# One compiled function for all layers: it retraces per input signature, like any tf.function.
-# Weights come in as tensors, not resource variables: an XLA cluster that captures a mirrored
+# Weights go in as tensors, not resource variables: an XLA cluster that captures a mirrored
 # variable fails under MirroredStrategy ("Trying to access resource ... located in device CPU:1").
-_compiled_circular_conv1d = tf.function(circular_conv1d, jit_compile=True)
-
-# Its concrete functions by argument signature, for eager calls: calling one directly skips
-# tf.function's argument canonicalisation, ~0.4 ms of a 3 ms eager call (B=32, L=96, C=7, D=512).
-_eager_concrete_functions = {}
-
-
-def _call_compiled(inputs, kernel, bias, output_dtype):
-    """`_compiled_circular_conv1d(...)`, through a cached concrete function when eager."""
-    if not tf.executing_eagerly():
-        return _compiled_circular_conv1d(inputs, kernel, bias, output_dtype)
-    key = (tuple(inputs.shape), inputs.dtype, tuple(kernel.shape), bias is None, output_dtype)
-    function = _eager_concrete_functions.get(key)
-    if function is None:
-        function = _compiled_circular_conv1d.get_concrete_function(inputs, kernel, bias, output_dtype)
-        _eager_concrete_functions[key] = function
-    return function(inputs, kernel, bias, output_dtype)
-
-
-def inside_xla_compilation():
-    """Whether the graph being traced is itself compiled by XLA (`jit_compile=True`, TPU).
-
-    There the compiled function must not be nested: it gains nothing, and with gradients XLA
-    then takes the nested function's inputs (batch, weights) as compile-time constants and
-    recompiles the whole step on every call (a tiny Adam step: ~300 ms instead of 1 ms).
-    `tf.function` answers the same question this way for its own nested calls.
-    """
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+compiled_circular_conv1d = _compile.jit(circular_conv1d)
 
 
 @keras.utils.register_keras_serializable(package="tf_tsembed")
@@ -137,7 +101,8 @@ class TokenEmbedding(keras.layers.Layer):
         jit_compile: bool. True (default) runs the convolution as an XLA-compiled function, also
             when the layer is called eagerly (inside a function that is itself jit-compiled, as
             part of that function); False runs plain TF ops (for TFLite conversion or serving
-            stacks without XLA).
+            stacks without XLA). Each new input shape is compiled once; see the README's
+            "Compilation per shape" for serving many batch sizes.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -200,48 +165,21 @@ class TokenEmbedding(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
-    def _check_input_shape(self, input_shape):
-        input_shape = tf.TensorShape(input_shape)
-        if input_shape.rank != 3:
-            raise ValueError(
-                f"{type(self).__name__} expects inputs of rank 3 (batch, time, c_in); "
-                f"received shape {input_shape}."
-            )
+    def _checked_shape(self, input_shape):
+        name = type(self).__name__
+        input_shape = _checks.rank(name, "inputs", input_shape, "batch, time, c_in")
         channels = input_shape[-1]
         if channels is not None and channels != self.c_in:
             raise ValueError(
-                f"{type(self).__name__} was built with c_in={self.c_in}, but the inputs have "
+                f"{name} was built with c_in={self.c_in}, but the inputs have "
                 f"{channels} channels (shape {input_shape})."
             )
         if input_shape[1] == 0:
-            raise ValueError(
-                f"{type(self).__name__} needs at least one time step; received shape {input_shape}."
-            )
-
-    def _checked_at_run_time(self, inputs):
-        """`inputs`, made to wait for checks of the sizes left unknown while tracing."""
-        name = type(self).__name__
-        checks = []
-        if inputs.shape[1] is None:
-            checks.append(
-                tf.debugging.assert_positive(
-                    tf.shape(inputs)[1], message=f"{name} needs at least one time step (L >= 1)"
-                )
-            )
-        if inputs.shape[-1] is None:
-            # Unchecked, a multiple of c_in channels runs as a grouped convolution, without error.
-            checks.append(
-                tf.debugging.assert_equal(
-                    tf.shape(inputs)[-1],
-                    self.c_in,
-                    message=f"{name} was built with c_in={self.c_in}, but the inputs have a "
-                    f"different number of channels",
-                )
-            )
-        return _checks.after_checks(checks, inputs)
+            raise ValueError(f"{name} needs at least one time step; received shape {input_shape}.")
+        return input_shape
 
     def build(self, input_shape):
-        self._check_input_shape(input_shape)
+        self._checked_shape(input_shape)
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.kernel_size, self.c_in, self.d_model),
@@ -255,26 +193,42 @@ class TokenEmbedding(keras.layers.Layer):
             )
         self.built = True
 
-    def call(self, inputs):
-        inputs = tf.convert_to_tensor(inputs)
-        if not inputs.dtype.is_floating:
-            raise TypeError(
-                f"{type(self).__name__} expects floating inputs; received dtype {inputs.dtype.name}."
+    def term(self, inputs, dtype=None):
+        """`(function, args)` such that `function(*args)` is this layer's output in `dtype`.
+
+        The inputs are checked as in `call` and cast to `dtype` (default: the dtype the
+        arithmetic runs in, see "Mixed precision"); the weights are rounded to the compute dtype.
+        `call` runs `function` compiled; DataEmbedding runs it inside its own compiled sum.
+        """
+        name = type(self).__name__
+        inputs = _checks.floating(name, "inputs", tf.convert_to_tensor(inputs))
+        self._checked_shape(inputs.shape)
+        checks = []
+        if inputs.shape[1] is None:
+            message = f"{name} needs at least one time step (L >= 1)"
+            checks.append(tf.debugging.assert_positive(tf.shape(inputs)[1], message=message))
+        if inputs.shape[-1] is None:
+            # Unchecked, a multiple of c_in channels runs as a grouped convolution, without error.
+            message = (
+                f"{name} was built with c_in={self.c_in}, but the inputs have a different "
+                f"number of channels"
             )
-        self._check_input_shape(inputs.shape)
-        inputs = self._checked_at_run_time(inputs)
-        compute_dtype = tf.as_dtype(self.compute_dtype)
-        # Weights rounded to the compute dtype (see `_precision.rounded_weight`); circular_conv1d
-        # casts them to the dtype of the arithmetic, inside the compiled function.
-        kernel = tf.cast(self.kernel, compute_dtype)
-        bias = tf.cast(self.bias, compute_dtype) if self.use_bias else None
-        compiled = self.jit_compile and not inside_xla_compilation()
-        conv = _call_compiled if compiled else circular_conv1d
-        inputs = tf.cast(inputs, _precision.math_dtype(compute_dtype))
-        return conv(inputs, kernel, bias, compute_dtype)
+            checks.append(
+                tf.debugging.assert_equal(tf.shape(inputs)[-1], self.c_in, message=message)
+            )
+        inputs = _checks.after_checks(checks, inputs)
+        dtype = dtype or _precision.math_dtype(self.compute_dtype, inputs)
+        kernel = _precision.rounded_weight(self.kernel, self.compute_dtype)
+        bias = _precision.rounded_weight(self.bias, self.compute_dtype)
+        return circular_conv1d, (tf.cast(inputs, dtype), kernel, bias)
+
+    def call(self, inputs):
+        _, args = self.term(inputs)
+        conv = compiled_circular_conv1d if self.jit_compile else circular_conv1d
+        return conv(*args, tf.as_dtype(self.compute_dtype))
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)[:-1] + (self.d_model,)
+        return tuple(self._checked_shape(input_shape))[:-1] + (self.d_model,)
 
     def get_config(self):
         config = super().get_config()

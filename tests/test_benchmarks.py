@@ -325,3 +325,15 @@ def test_compiled_data_embedding_writes_the_output_once_after_the_matmul(convent
     token_hlo = tf.function(token, jit_compile=True).experimental_get_compiler_ir(x)(stage="optimized_hlo")
     assert _full_size_ops(token_hlo, size) == ["dot"]
     assert _full_size_ops(data_hlo, size) == ["dot", "fusion"]
+
+
+@pytest.mark.slow
+def test_serving_cli_reports_each_variant(tmp_path):
+    path = tmp_path / "serving.json"
+    result = _run(["-m", "benchmarks.serving", "--batch_sizes=2", "--pad_to=2", f"--json={path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(path.read_text())
+    assert [row["model"] for row in rows] == ["jit_compile=True", "jit_compile=True, padded to [2]", "jit_compile=False"]
+    for row in rows:
+        assert row["first_pass_s"] > 0 and row["warm_call_median_ms"] > 0
+    assert "| jit_compile=False |" in result.stdout

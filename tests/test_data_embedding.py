@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import layer_harness
 import reference
 import roundtrip
 from tf_tsembed import DataEmbedding, DataEmbeddingInverted, DataEmbeddingWithoutPosition
@@ -262,28 +263,30 @@ def test_mixed_bfloat16_on_cpu_is_the_float32_sum_rounded_once(embed_type, freq,
 
 
 @pytest.mark.parametrize(
-    "make_layer,inputs",
+    "make_layer,inputs,expected",
     [
-        (lambda: DataEmbedding(C_IN, 16, embed_type="fixed", freq="t"), (_x(), _x_mark("fixed", "t"))),
         (
-            lambda: DataEmbeddingWithoutPosition(C_IN, 16, embed_type="timeF", convention="informer"),
-            (_x(), _x_mark("timeF", "h")),
+            lambda **kwargs: DataEmbedding(C_IN, 16, embed_type="fixed", freq="t", **kwargs),
+            (_x(), _x_mark("fixed", "t")),
+            lambda layer, inputs: _reference(layer, *inputs),
         ),
-        (lambda: DataEmbeddingInverted(LENGTH, 16), (_x(), _x_mark("timeF", "h"))),
+        (
+            lambda **kwargs: DataEmbeddingWithoutPosition(
+                C_IN, 16, embed_type="timeF", convention="informer", jit_compile=False, **kwargs
+            ),
+            (_x(), _x_mark("timeF", "h")),
+            lambda layer, inputs: _reference(layer, *inputs),
+        ),
+        (
+            lambda **kwargs: DataEmbeddingInverted(LENGTH, 16, **kwargs),
+            (_x(), _x_mark("timeF", "h")),
+            lambda layer, inputs: _inverted_reference(layer, *inputs),
+        ),
     ],
+    ids=["data-fixed", "without-position-timeF", "inverted"],
 )
-def test_mixed_bfloat16_matches_float32_by_value(make_layer, inputs, mixed_policy):
-    layer = make_layer()
-    expected = layer(*inputs).numpy()
-    mixed_policy("mixed_bfloat16")
-    mixed = make_layer()
-    mixed(*inputs)
-    mixed.set_weights(layer.get_weights())
-    out = mixed(*inputs)
-    assert out.dtype == tf.bfloat16
-    assert all(w.dtype == "float32" for w in mixed.weights)
-    scale = np.abs(expected).max()
-    np.testing.assert_allclose(out.numpy().astype("float32"), expected, rtol=1e-2, atol=1e-2 * scale)
+def test_layer_contract(make_layer, inputs, expected, tmp_path):
+    layer_harness.run_layer_test(make_layer, inputs, tmp_path, expected=expected)
 
 
 def test_compiled_sum_runs_under_mirrored_strategy():

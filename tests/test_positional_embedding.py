@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import layer_harness
 import reference
 from tf_tsembed import PositionalEmbedding, _sinusoid
 
@@ -101,6 +102,15 @@ def test_float64_policy_is_exact():
     out = PositionalEmbedding(max_len=3000, d_model=9, dtype="float64")(np.zeros((1, 3000, 1)))
     assert out.dtype == tf.float64
     np.testing.assert_allclose(out[0], reference.sinusoid(3000, 9), rtol=0, atol=1e-12)
+
+
+def test_layer_contract(tmp_path):
+    layer_harness.run_layer_test(
+        lambda **kwargs: PositionalEmbedding(max_len=50, d_model=9, **kwargs),
+        (np.zeros((2, 20, 3), "float32"),),
+        tmp_path,
+        expected=lambda layer, inputs: reference.sinusoid(20, 9)[None],
+    )
 
 
 @pytest.mark.parametrize("kwargs,message", [(dict(max_len=0), "max_len=0"), (dict(d_model=2.0), "d_model=2.0")])

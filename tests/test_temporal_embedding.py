@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import layer_harness
 import reference
 import roundtrip
 from tf_tsembed import FixedEmbedding, TemporalEmbedding, TimeFeatureEmbedding
@@ -251,16 +252,33 @@ def _float32_and_bfloat16(make_layer, inputs, mixed_policy):
 
 
 @pytest.mark.parametrize(
-    "make_layer,inputs",
+    "make_layer,inputs,expected",
     [
-        (lambda: TemporalEmbedding(16, "fixed", "t"), _marks((2, 6), 5)),
-        (lambda: TemporalEmbedding(16, "learned", "h"), _marks((2, 6), 4)),
-        (lambda: TimeFeatureEmbedding(16, "h", use_bias=True), _features((2, 6), 4)),
+        (
+            lambda **kwargs: FixedEmbedding(24, 5, **kwargs),
+            (_marks((2, 6), 4)[..., 3],),
+            lambda layer, inputs: reference.sinusoid(24, 5)[inputs[0]],
+        ),
+        (
+            lambda **kwargs: TemporalEmbedding(D_MODEL, "fixed", "t", **kwargs),
+            (_marks((2, 6), 5),),
+            lambda layer, inputs: _fixed_reference(inputs[0]),
+        ),
+        (
+            lambda **kwargs: TemporalEmbedding(D_MODEL, "learned", "h", **kwargs),
+            (_marks((2, 6), 4),),
+            lambda layer, inputs: _learned_reference(inputs[0], layer.get_weights()),
+        ),
+        (
+            lambda **kwargs: TimeFeatureEmbedding(D_MODEL, "h", use_bias=True, **kwargs),
+            (_features((2, 6), 4),),
+            lambda layer, inputs: _linear_reference(inputs[0], *layer.get_weights()),
+        ),
     ],
+    ids=["fixed", "temporal-fixed", "temporal-learned", "time-feature"],
 )
-def test_mixed_bfloat16_matches_float32_by_value(make_layer, inputs, mixed_policy):
-    out, expected = _float32_and_bfloat16(make_layer, inputs, mixed_policy)
-    np.testing.assert_allclose(out, expected, rtol=1e-2, atol=1e-2 * np.abs(expected).max())
+def test_layer_contract(make_layer, inputs, expected, tmp_path):
+    layer_harness.run_layer_test(make_layer, inputs, tmp_path, expected=expected)
 
 
 @pytest.mark.parametrize(

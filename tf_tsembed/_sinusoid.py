@@ -30,8 +30,7 @@ def _rows_array(num_rows, d_model, host_dtype):
     return rows
 
 
-# Eager calls ask for the same rows on every call; the cache is bounded by count, and each entry
-# holds only rows that were used.
+# Eager calls reuse their rows; bounded in count, each entry holding only the rows used.
 _host_rows = functools.lru_cache(maxsize=16)(_rows_array)
 
 # Up to this many elements, a free length slices an exact table; past it, split tables.

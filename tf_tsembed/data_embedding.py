@@ -29,8 +29,7 @@ def summed_terms(terms, output_dtype):
     return tf.cast(outputs, output_dtype)
 
 
-# Weights come in as tensors, not variables, as for TokenEmbedding: an XLA cluster that captures
-# a mirrored variable fails under MirroredStrategy.
+# Weights go in as tensors: an XLA cluster capturing a mirrored variable fails in MirroredStrategy.
 compiled_summed_terms = _compile.jit(summed_terms)
 
 

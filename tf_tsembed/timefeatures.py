@@ -18,8 +18,7 @@ _MONTH_ANCHORS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                   "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _WEEKDAY_ANCHORS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
-# Aliases are matched case-insensitively, except "MS" (month start), which pandas tells
-# apart from "ms" (millisecond) by case alone.
+# Case-insensitive, except "MS" (month start), which pandas tells from "ms" (millisecond) by case.
 _ALIASES_BY_UNIT = {
     "s": ("s", "sec"),
     "t": ("t", "min"),
@@ -67,8 +66,7 @@ _FEATURE_SCALES = {
     "month": (1, 11),
     "isoweek": (1, 52),
 }
-# Integer marks, coarse to fine: (name of the reference's table, calendar field, table rows).
-# A unit keeps the leading columns its resolution resolves; the "minute" table holds minute // 15.
+# Integer marks, coarse to fine, as (reference's table name, calendar field, table rows).
 MARK_FIELDS = (
     ("month", "month", 13),
     ("day", "day", 32),

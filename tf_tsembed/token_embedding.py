@@ -8,11 +8,7 @@ from tf_tsembed import _checks, _compile, _precision
 
 keras = tf.keras
 
-# Two exact formulations, chosen while tracing. The stacked matmul (bias folded in as a kernel
-# row, so the dot writes the final output) wins on CPU while the contraction k*C is small; past
-# this the VALID convolution wins, as it never materialises the k-times larger stacked input.
-# GPU/TPU always take the matmul: a dense product is what tensor cores and the MXU are built for.
-# The figures behind the bound are in the README's "Speed targets".
+# Past this k*C, the stacked input costs more than a VALID convolution on CPU (README: speed targets).
 _CPU_MATMUL_MAX_CONTRACTION = 128
 
 
@@ -51,8 +47,10 @@ def circular_conv1d(inputs, kernel, bias=None, output_dtype=None):
     with a gather whose indices are taken modulo L, which keeps the formula exact when L < k.
     Two exact formulations, picked while tracing by the static `k * C` and the device of
     `inputs` (see `_CPU_MATMUL_MAX_CONTRACTION`): one matmul over the k shifted copies stacked
-    along channels, with the bias folded into the product, or a VALID convolution over the
-    wrapped sequence.
+    along channels, with the bias folded into the product so the dot writes the final output,
+    or a VALID convolution over the wrapped sequence, which never materialises the k-times
+    larger stacked input. GPU and TPU always take the matmul, the product their matrix units
+    are built for.
 
     Args:
         inputs: `(B, L, C)` floating tensor, L >= 1, in the dtype the arithmetic runs in.
@@ -74,8 +72,7 @@ def circular_conv1d(inputs, kernel, bias=None, output_dtype=None):
     return outputs if output_dtype is None else tf.cast(outputs, output_dtype)
 
 
-# Weights go in as tensors, not resource variables: an XLA cluster that captures a mirrored
-# variable fails under MirroredStrategy ("Trying to access resource ... located in device CPU:1").
+# Weights go in as tensors: an XLA cluster capturing a mirrored variable fails in MirroredStrategy.
 compiled_circular_conv1d = _compile.jit(circular_conv1d)
 
 

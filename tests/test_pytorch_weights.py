@@ -422,8 +422,7 @@ def _numpy_state(module):
 
 
 def test_matches_torch_data_embedding():
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(0)
+    torch = reference.torch_or_skip(0)
     conv = torch.nn.Conv1d(C_IN, D_MODEL, 3, padding=1, padding_mode="circular")  # Informer: bias
     position = torch.nn.Module()
     position.register_buffer("pe", _torch_pe(torch, 100))
@@ -447,8 +446,7 @@ def test_matches_torch_data_embedding():
 
 
 def test_matches_torch_linear_embeddings():
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(1)
+    torch = reference.torch_or_skip(1)
     x, x_mark = _x(), _features("h")
     time_feature = _torch_module(torch, embed=torch.nn.Linear(4, D_MODEL, bias=False))
     inverted = _torch_module(torch, value_embedding=torch.nn.Linear(LENGTH, D_MODEL))
@@ -466,8 +464,7 @@ def test_matches_torch_linear_embeddings():
 
 
 def test_matches_torch_patch_embeddings():
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(2)
+    torch = reference.torch_or_skip(2)
     x = np.swapaxes(_x(), 1, 2)
     with torch.no_grad():
         patches = torch.nn.ReplicationPad1d((0, PADDING))(torch.from_numpy(x))

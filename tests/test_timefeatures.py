@@ -294,7 +294,7 @@ def test_feature_functions_validate_freq(function):
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_pandas_inputs_match_datetime64(unit):
-    pd = pytest.importorskip("pandas")
+    pd = pytest.importorskip("pandas", reason="pandas is not installed: `pip install .[test]` installs it")
     naive = pd.DatetimeIndex(STAMPS_DATETIME64)
     aware = naive.tz_localize(dt.timezone(dt.timedelta(hours=5, minutes=30)))
     expected_features = timefeatures.time_features(STAMPS_DATETIME64, unit)

@@ -338,6 +338,31 @@ def temporal_nan_mark(at):
     _run_with_marks(_marks_with(np.nan, 0, "float32"), at)
 
 
+def _eager_with_marks(marks, at, layer=None):
+    at("construction")
+    layer = layer or TemporalEmbedding(8, freq="h")
+    at("run time")
+    return layer(tf.constant(marks))
+
+
+@case("temporal-fractional-mark-bfloat16")
+def temporal_fractional_mark_bfloat16(at):
+    _eager_with_marks(tf.cast(_marks_with(2.5, 3, "float32"), tf.bfloat16), at)
+
+
+@case("temporal-nan-mark-float16")
+def temporal_nan_mark_float16(at):
+    _eager_with_marks(_marks_with(np.nan, 0, "float16"), at)
+
+
+@case("data-nan-mark-bfloat16")
+def data_nan_mark_bfloat16(at):
+    at("construction")
+    layer = DataEmbedding(3, 8)
+    at("run time")
+    layer(np.zeros((1, 3, 3), "float32"), tf.cast(_marks_with(np.nan, 0, "float32"), tf.bfloat16))
+
+
 @case("temporal-month-13")
 def temporal_month_13(at):
     _run_with_marks(_marks_with(13, 0), at)

@@ -2,6 +2,7 @@
 
 import numbers
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -43,6 +44,44 @@ def positive_float(name, value):
     if not is_number or not 0.0 < value < float("inf"):
         raise ValueError(f"`{name}` must be a finite positive float; received {name}={value!r}.")
     return float(value)
+
+
+def is_floating(dtype):
+    """Whether `dtype` (NumPy, TF or a name) is a floating type: float16, bfloat16, float32 or
+    float64. NumPy's `dtype.kind == "f"` misses bfloat16, whose NumPy kind is 'V'."""
+    try:
+        return tf.as_dtype(dtype).is_floating
+    except TypeError:
+        return False
+
+
+def ids_on_host(layer_name, values, fields):
+    """Raises InvalidArgumentError unless the NumPy ids `values` index their tables.
+
+    `fields` holds `(name, column, size)`: the ids `values[..., column]` (all of `values` when
+    `column` is None) must lie in [0, size). Floating ids, in any floating dtype, must hold whole
+    numbers (NaN does not). The eager twin of the in-graph asserts of the calendar layers.
+    """
+    if is_floating(values.dtype):
+        values = values.astype(np.float64)  # exact for every float; bfloat16 arrays lack round
+        fractional = values != np.round(values)  # NaN included
+        if fractional.any():
+            index = tuple(int(i) for i in np.argwhere(fractional)[0])
+            raise tf.errors.InvalidArgumentError(
+                None,
+                None,
+                f"{layer_name}: floating ids must hold whole numbers; received {values[index]} "
+                f"at index {index}",
+            )
+    for name, column, size in fields:
+        column_values = values if column is None else values[..., column]
+        if column_values.size and (column_values.min() < 0 or column_values.max() >= size):
+            raise tf.errors.InvalidArgumentError(
+                None,
+                None,
+                f"{layer_name}: {name} must lie in [0, {size - 1}]; received values from "
+                f"{column_values.min()} to {column_values.max()}",
+            )
 
 
 def build_sublayer(layer, input_shape):

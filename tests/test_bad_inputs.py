@@ -78,6 +78,12 @@ def position_max_len_zero(at):
     PositionalEmbedding(max_len=0)
 
 
+@case("token-use_bias-string")
+def token_use_bias_string(at):
+    at("construction")
+    TokenEmbedding(3, 8, use_bias="False")
+
+
 @case("data-unknown-embed-type")
 def data_unknown_embed_type(at):
     at("construction")

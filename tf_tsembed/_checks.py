@@ -15,6 +15,16 @@ def positive_int(name, value, *, odd=False):
     return int(value)
 
 
+def boolean(name, value):
+    """Returns `value` as a bool, or raises TypeError if it is not one: `"False"` and 0 are not."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"`{name}` must be a bool (True or False); received {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    return bool(value)
+
+
 def probability(name, value):
     """Returns `value` as a float, or raises ValueError if it is not in [0, 1)."""
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)

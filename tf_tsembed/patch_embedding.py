@@ -120,7 +120,8 @@ class PatchEmbedding(keras.layers.Layer):
     `position_embedding` `(P, d_model)`, PatchTST's `W_pos` as it is. `get_weights()` is
     `[kernel]`, or `[position_embedding, kernel, bias]` in the PatchTST form.
 
-    Errors: bad constructor arguments raise ValueError at construction. A wrong rank, an empty
+    Errors: bad constructor arguments raise ValueError at construction (a `use_bias` that is not
+    a bool: TypeError). A wrong rank, an empty
     or too short series (`L + padding < patch_len`), more than `max_len` patches, or a length
     other than the one a learned table was built for raise ValueError at build or call when L is
     static, and InvalidArgumentError naming the condition at run time when it is not. Inside an
@@ -162,7 +163,7 @@ class PatchEmbedding(keras.layers.Layer):
         self.padding = _checks.non_negative_int("padding", padding)
         self.dropout = _checks.probability("dropout", dropout)
         self.position = _checks.one_of("position", position, ("fixed", "learned"))
-        self.use_bias = bool(use_bias)
+        self.use_bias = _checks.boolean("use_bias", use_bias)
         self.max_len = _checks.positive_int("max_len", max_len)
         bound = 1.0 / math.sqrt(self.patch_len)
         if kernel_initializer is None:

@@ -97,7 +97,8 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         `mode="norm"`: `y` `(B, L, num_features)` in the compute dtype, or `(y, stats)` with
         `return_stats=True`. `mode="denorm"`: `(B, T, num_features)` in the variable dtype.
 
-    Errors: bad constructor arguments raise ValueError at construction; a wrong rank or feature
+    Errors: bad constructor arguments raise ValueError at construction (TypeError for an `affine`,
+    `subtract_last` or `return_stats` that is not a bool); a wrong rank or feature
     count, an empty series, an unknown mode or malformed `stats` raise ValueError at build or
     call. A batch size of `stats` that differs from the inputs' raises InvalidArgumentError at
     run time when either is unknown while tracing, except inside an XLA-compiled function, where
@@ -124,8 +125,8 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         super().__init__(autocast=False, **kwargs)
         self.num_features = _checks.positive_int("num_features", num_features)
         self.eps = _checks.positive_float("eps", eps)
-        self.affine = bool(affine)
-        self.subtract_last = bool(subtract_last)
+        self.affine = _checks.boolean("affine", affine)
+        self.subtract_last = _checks.boolean("subtract_last", subtract_last)
         # Keras would otherwise cast the inputs and the stats to bfloat16 before `call`: with an
         # 8-bit mantissa, a series at 1000 +- 1 is rounded in steps of 4 before its mean is removed.
         self._last_norm_stats = _LastNormStats()
@@ -164,6 +165,7 @@ class ReversibleInstanceNorm(keras.layers.Layer):
 
     def _check_call(self, input_shape, mode, stats, return_stats):
         _checks.one_of("mode", mode, ("norm", "denorm"))
+        _checks.boolean("return_stats", return_stats)
         input_shape = self._check_shape("inputs", input_shape)
         if mode == "norm":
             if stats is not None:

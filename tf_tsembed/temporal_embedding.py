@@ -308,9 +308,10 @@ class TimeFeatureEmbedding(keras.layers.Layer):
     Weights are `[kernel (num_features, d_model), bias (d_model,)]` (no bias when
     `use_bias=False`): a PyTorch `Linear` weight `(d_model, num_features)` loads transposed.
 
-    Errors: an unknown or yearly `freq` raises ValueError at construction. A wrong rank or
-    number of feature columns raises ValueError at build or call, naming freq and both widths.
-    Integer inputs raise TypeError: integer calendar marks belong to `TemporalEmbedding`.
+    Errors: an unknown or yearly `freq` raises ValueError at construction, a `use_bias` that is
+    not a bool TypeError. A wrong rank or number of feature columns raises ValueError at build
+    or call, naming freq and both widths. Integer inputs raise TypeError: integer calendar
+    marks belong to `TemporalEmbedding`.
 
     Example:
 
@@ -343,7 +344,7 @@ class TimeFeatureEmbedding(keras.layers.Layer):
                 f"(yearly) has none. Use embed_type='fixed' or 'learned' (one month mark) "
                 f"for yearly data."
             )
-        self.use_bias = bool(use_bias)
+        self.use_bias = _checks.boolean("use_bias", use_bias)
         bound = 1.0 / math.sqrt(self.num_features)
         if kernel_initializer is None:
             kernel_initializer = keras.initializers.RandomUniform(-bound, bound)

@@ -18,6 +18,7 @@ from tf_tsembed import (
     TemporalEmbedding,
     TimeFeatureEmbedding,
     TokenEmbedding,
+    load_pytorch_weights,
     timefeatures,
 )
 
@@ -410,6 +411,18 @@ def _token_with(value, length, kernel_size, jit_compile):
     got = np.asarray(layer(x))
     with np.errstate(invalid="ignore"):  # Inf - Inf is the NaN the row describes
         return got, reference.circular_conv1d(x, *layer.get_weights())
+
+
+@case("weights-overflow")
+def weights_overflow(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8, use_bias=False)
+    at("build")
+    layer.build((None, None, 3))
+    weight = np.zeros((8, 3, 3))
+    weight[0, 0, 0] = 1e39
+    at("call")
+    load_pytorch_weights(layer, {"tokenConv.weight": weight})
 
 
 @case("token-nan")

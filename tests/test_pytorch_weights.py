@@ -377,6 +377,44 @@ def test_a_failed_load_assigns_nothing():
         np.testing.assert_array_equal(old, new)
 
 
+def test_values_beyond_the_dtype_are_refused_and_nothing_is_assigned():
+    state = _token_state(_rng(), bias=True)
+    state["tokenConv.weight"][5, 1, 2] = 1e39  # float32 tops out at 3.4e38: would load as inf
+    state["tokenConv.weight"][6, 0, 0] = -1e39
+    layer = _token_layer()
+    before = layer.get_weights()
+    with pytest.raises(ValueError) as error:
+        load_pytorch_weights(layer, state)
+    assert str(error.value) == (
+        "Cannot load the PyTorch weights into TokenEmbedding 'token' (prefix=''):\n"
+        "  'tokenConv.weight' holds 2 value(s) beyond the range of float32 (+-3.40282e+38), "
+        "e.g. 1e+39 at index (5, 1, 2)"
+    )
+    for old, new in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_float16_variables_refuse_values_beyond_65504():
+    layer = _built(TimeFeatureEmbedding(D_MODEL, "h", name="timef", dtype="float16"), (None, None, 4))
+    weight = _rng().normal(size=(D_MODEL, 4))
+    weight[0, 3] = 7e4
+    with pytest.raises(ValueError, match=r"'embed.weight' holds 1 value\(s\) beyond the range of float16"):
+        load_pytorch_weights(layer, {"embed.weight": weight})
+    weight[0, 3] = 6e4
+    load_pytorch_weights(layer, {"embed.weight": weight})
+    np.testing.assert_array_equal(layer.kernel.numpy(), weight.T.astype("float16"))
+
+
+def test_bfloat16_arrays_load_and_non_finite_values_load_as_they_are():
+    # NumPy calls bfloat16's kind 'V': it is still a number.
+    bfloat16 = tf.bfloat16.as_numpy_dtype
+    weight = _rng().normal(size=(D_MODEL, 4)).astype(bfloat16)
+    weight[1, 2], weight[2, 1] = np.inf, np.nan
+    layer = _built(TimeFeatureEmbedding(D_MODEL, "h", name="timef"), (None, None, 4))
+    load_pytorch_weights(layer, {"embed.weight": weight})
+    np.testing.assert_array_equal(layer.kernel.numpy(), weight.T.astype("float32"))
+
+
 def test_unbuilt_layer():
     with pytest.raises(ValueError) as error:
         load_pytorch_weights(TokenEmbedding(C_IN, D_MODEL, name="token"), _token_state(_rng()))

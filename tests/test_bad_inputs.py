@@ -15,6 +15,7 @@ import reference
 from tf_tsembed import (
     DataEmbedding,
     PositionalEmbedding,
+    ReversibleInstanceNorm,
     TemporalEmbedding,
     TimeFeatureEmbedding,
     TokenEmbedding,
@@ -411,6 +412,41 @@ def _token_with(value, length, kernel_size, jit_compile):
     got = np.asarray(layer(x))
     with np.errstate(invalid="ignore"):  # Inf - Inf is the NaN the row describes
         return got, reference.circular_conv1d(x, *layer.get_weights())
+
+
+@case("revin-seed-batch-mismatch")
+def revin_seed_batch_mismatch(at):
+    at("construction")
+    layer = ReversibleInstanceNorm(3)
+    at("call")
+    layer(_x((4, 6, 3)), mode="norm")
+    layer(_x((1, 2, 3)), mode="denorm")
+
+
+@case("revin-seed-batch-mismatch-dynamic")
+def revin_seed_batch_mismatch_dynamic(at):
+    at("construction")
+    layer = ReversibleInstanceNorm(3)
+
+    def seed_form(x, y):
+        layer(x, mode="norm")
+        return layer(y, mode="denorm")
+
+    at("trace")
+    spec = [tf.TensorSpec((None, 6, 3)), tf.TensorSpec((None, 2, 3))]
+    forward = tf.function(seed_form, input_signature=spec).get_concrete_function()
+    at("run time")
+    forward(tf.constant(_x((4, 6, 3))), tf.constant(_x((1, 2, 3))))
+
+
+@case("revin-features-dynamic")
+def revin_features_dynamic(at):
+    at("construction")
+    layer = ReversibleInstanceNorm(3)
+    at("trace")
+    forward = _traced(layer, tf.TensorSpec((None, None, None)))
+    at("run time")
+    forward(tf.constant(_x((2, 6, 1))))
 
 
 @case("weights-overflow")

@@ -67,8 +67,15 @@ class ReversibleInstanceNorm(keras.layers.Layer):
     norm call of this layer made in the same graph, i.e. in the same tf.function trace or both
     eagerly (for eager calls, the latest call in time). A denorm call without a preceding norm
     call, or one in another graph (another trace, or eager vs. traced), raises ValueError rather
-    than using missing or stale tensors. It cannot link the two calls in a Functional model,
-    whose symbolic calls raise ValueError: use `normalize`/`denormalize` there.
+    than using missing or stale tensors, and so does a denorm call on another batch size than the
+    norm call's (InvalidArgumentError at run time when a batch size is unknown while tracing). It
+    cannot link the two calls in a Functional model, whose symbolic calls raise ValueError: use
+    `normalize`/`denormalize` there.
+
+    Thread safety: the seed form keeps the latest statistics in the layer, so it is not
+    thread-safe: two threads calling one layer eagerly can denormalise with each other's
+    statistics. `y, stats = layer.normalize(x)` and `layer.denormalize(y_hat, stats)` keep
+    nothing in the layer and are thread-safe.
 
     Mixed precision: the statistics and both transforms are computed in the layer's variable
     dtype (float32 under `mixed_bfloat16`/`mixed_float16`) from inputs that Keras does not cast
@@ -225,7 +232,7 @@ class ReversibleInstanceNorm(keras.layers.Layer):
                 f"{type(self).__name__} expects floating inputs; received dtype {inputs.dtype.name}."
             )
         input_shape = self._check_call(inputs.shape, mode, stats, return_stats)
-        x = tf.cast(inputs, self.variable_dtype)
+        x = self._checked_features_at_run_time(tf.cast(inputs, self.variable_dtype))
         if mode == "norm":
             if input_shape[1] is None:
                 tf.debugging.assert_positive(
@@ -239,18 +246,43 @@ class ReversibleInstanceNorm(keras.layers.Layer):
             return y
         if stats is None:
             stats = self._last_norm_stats.recall(self.name)
-        elif input_shape[0] is None or stats[0].shape[0] is None:
-            with tf.control_dependencies(
-                [
-                    tf.debugging.assert_equal(
-                        tf.shape(stats[0])[0],
-                        tf.shape(x)[0],
-                        message=f"{type(self).__name__}: `stats` and inputs differ in batch size",
-                    )
-                ]
-            ):
-                x = tf.identity(x)
-        return self._denormalize(x, stats)
+            self._check_seed_stats(stats, input_shape)
+        return self._denormalize(self._same_batch_at_run_time(x, stats), stats)
+
+    def _check_seed_stats(self, stats, input_shape):
+        """The seed form undoes the last norm call on the same batch: a batch of 1 would broadcast."""
+        batch = stats[0].shape[0]
+        if None not in (batch, input_shape[0]) and batch != input_shape[0]:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': mode='denorm' received inputs of shape "
+                f"{input_shape}, but the last mode='norm' call normalised a batch of {batch}: its "
+                f"statistics have shape {stats[0].shape}. Denormalise outputs of that same batch, "
+                f"or use `y, stats = layer.normalize(x)` and `layer.denormalize(y_hat, stats)`."
+            )
+
+    def _checked_features_at_run_time(self, x):
+        """`x`, checked at run time to have num_features features when that is unknown."""
+        if x.shape[2] is not None:
+            return x
+        check = tf.debugging.assert_equal(
+            tf.shape(x)[2],
+            self.num_features,
+            message=f"{type(self).__name__} was built with num_features={self.num_features}, but "
+            f"`inputs` has a different number of features",
+        )
+        return _checks.after_checks([check], x)
+
+    def _same_batch_at_run_time(self, x, stats):
+        """`x`, checked at run time to have the batch size of `stats` when either is unknown."""
+        if None not in (x.shape[0], stats[0].shape[0]):
+            return x
+        check = tf.debugging.assert_equal(
+            tf.shape(stats[0])[0],
+            tf.shape(x)[0],
+            message=f"{type(self).__name__}: the statistics (`stats`, or those of the last "
+            f"mode='norm' call) and the inputs differ in batch size",
+        )
+        return _checks.after_checks([check], x)
 
     def normalize(self, inputs):
         """Returns `(y, stats)`: the normalised inputs and their `(center, stdev)`."""

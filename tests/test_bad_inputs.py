@@ -20,6 +20,7 @@ from tf_tsembed import (
     TimeFeatureEmbedding,
     TokenEmbedding,
     load_pytorch_weights,
+    repeat_for_channels,
     timefeatures,
 )
 
@@ -114,6 +115,44 @@ def timef_yearly_freq(at):
 def time_features_unknown_freq(at):
     at("call")
     timefeatures.time_features(["2016-07-01 00:00:00"], freq="xyz")
+
+
+DATES = ["2016-07-01 00:00", "2016-07-01 01:00", "2016-07-02 13:00"]
+
+
+@case("time-features-generator")
+def time_features_generator(at):
+    at("call")
+    timefeatures.time_features((date for date in DATES), freq="h")
+
+
+@case("time-features-period-index")
+def time_features_period_index(at):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed: `pip install .[test]` installs it")
+    periods = pd.PeriodIndex(DATES, freq="h")
+    expected = timefeatures.time_features(np.array(DATES, "datetime64[s]"), freq="h")
+    np.testing.assert_array_equal(timefeatures.time_features(periods, freq="h"), expected)
+
+
+@case("repeat-n_vars-vector-tensor")
+def repeat_n_vars_vector_tensor(at):
+    at("call")
+    repeat_for_channels(MARKS, tf.constant([3]))
+
+
+@case("repeat-n_vars-negative-tensor")
+def repeat_n_vars_negative_tensor(at):
+    at("call")
+    repeat_for_channels(MARKS, tf.constant(-2))
+
+
+@case("repeat-n_vars-dynamic")
+def repeat_n_vars_dynamic(at):
+    at("trace")
+    spec = [tf.TensorSpec((None, None, 4), tf.int32), tf.TensorSpec((), tf.int32)]
+    forward = tf.function(repeat_for_channels, input_signature=spec).get_concrete_function()
+    at("run time")
+    forward(tf.constant(MARKS), tf.constant(-1))
 
 
 @case("token-rank-2")
@@ -447,6 +486,32 @@ def revin_features_dynamic(at):
     forward = _traced(layer, tf.TensorSpec((None, None, None)))
     at("run time")
     forward(tf.constant(_x((2, 6, 1))))
+
+
+@case("revin-stats-lists")
+def revin_stats_lists(at):
+    layer = ReversibleInstanceNorm(3)
+    y, stats = layer.normalize(_x((2, 6, 3)))
+    as_lists = [s.numpy().tolist() for s in stats]
+    np.testing.assert_array_equal(layer.denormalize(y, as_lists), layer.denormalize(y, stats))
+
+
+@case("revin-stats-none")
+def revin_stats_none(at):
+    at("construction")
+    layer = ReversibleInstanceNorm(3)
+    at("call")
+    layer.denormalize(_x((2, 6, 3)), (None, None))
+
+
+@case("weights-unreadable")
+def weights_unreadable(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8, use_bias=False)
+    at("build")
+    layer.build((None, None, 3))
+    at("call")
+    load_pytorch_weights(layer, {"tokenConv.weight": [[1.0, 2.0], [3.0]]})
 
 
 @case("weights-overflow")

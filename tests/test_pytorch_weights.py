@@ -415,6 +415,34 @@ def test_bfloat16_arrays_load_and_non_finite_values_load_as_they_are():
     np.testing.assert_array_equal(layer.kernel.numpy(), weight.T.astype("float32"))
 
 
+def test_arrays_numpy_cannot_read_are_reported_with_the_rest():
+    state = {"tokenConv.weight": [[1.0, 2.0], [3.0]], "tokenConv.bias": np.zeros((D_MODEL, 1))}
+    layer = _token_layer()
+    before = layer.get_weights()
+    with pytest.raises(ValueError) as error:
+        load_pytorch_weights(layer, state)
+    lines = str(error.value).splitlines()
+    assert lines[1].startswith("  'tokenConv.weight' could not be read as a NumPy array (ValueError: ")
+    assert lines[1].endswith("pass arrays, e.g. tensor.detach().cpu().float().numpy()")
+    assert lines[2] == "  'tokenConv.bias' must have the PyTorch shape (d_model,) = (8,); received (8, 1)"
+    for old, new in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_torch_tensors_that_numpy_cannot_read_are_reported():
+    torch = reference.torch_or_skip(3)
+    conv = torch.nn.Conv1d(C_IN, D_MODEL, 3)
+    layer = _token_layer()
+    for state, reason in (
+        ({f"tokenConv.{k}": v for k, v in conv.named_parameters()}, "requires grad"),
+        ({f"tokenConv.{k}": v.bfloat16() for k, v in conv.state_dict().items()}, "BFloat16"),
+    ):
+        with pytest.raises(ValueError, match=rf"'tokenConv.weight' could not be read as a NumPy array .*{reason}"):
+            load_pytorch_weights(layer, state)
+    load_pytorch_weights(layer, {f"tokenConv.{k}": v for k, v in conv.state_dict().items()})
+    np.testing.assert_array_equal(layer.kernel.numpy(), conv.weight.detach().numpy().transpose(2, 1, 0))
+
+
 def test_unbuilt_layer():
     with pytest.raises(ValueError) as error:
         load_pytorch_weights(TokenEmbedding(C_IN, D_MODEL, name="token"), _token_state(_rng()))

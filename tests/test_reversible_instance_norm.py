@@ -320,6 +320,23 @@ def test_bad_calls_raise_clear_errors():
         layer.denormalize(y, (x, x))
 
 
+def test_stats_as_nested_lists_work_and_unreadable_stats_raise_clearly():
+    layer = _layer()
+    x, y_hat = _random((2, L, C)), _random((2, H, C), seed=1)
+    _, stats = layer.normalize(x)
+    expected = layer.denormalize(y_hat, stats)
+    as_lists = [s.numpy().tolist() for s in stats]
+    np.testing.assert_allclose(layer.denormalize(y_hat, as_lists), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"`stats` center must be a \(batch, 1, 3\) array.*received None"):
+        layer.denormalize(y_hat, (None, stats[1]))
+    with pytest.raises(ValueError, match=r"`stats` stdev must be a \(batch, 1, 3\) array"):
+        layer.denormalize(y_hat, (as_lists[0], [[1.0], [2.0, 3.0]]))
+    with pytest.raises(TypeError, match="`stats` center must be floating.*received dtype string"):
+        layer.denormalize(y_hat, (["a"], as_lists[1]))
+    with pytest.raises(ValueError, match=r"expects `stats\[center\]` of rank 3"):
+        layer.denormalize(y_hat, (1.0, as_lists[1]))
+
+
 def test_stats_batch_mismatch_fails_at_run_time_when_unknown():
     layer = _layer()
     _, stats = layer.normalize(_random((1, L, C)))

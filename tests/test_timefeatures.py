@@ -230,7 +230,7 @@ def test_yearly_has_no_features():
 
 @pytest.mark.parametrize("bad_dates, expected_in_message", [
     pytest.param(np.array([SPEC_TIMESTAMPS[:2]], dtype="datetime64[s]"), "(1, 2)", id="2-D"),
-    pytest.param("2021-01-03", "()", id="scalar-string"),
+    pytest.param("2021-01-03", "received a str", id="scalar-string"),
     pytest.param(np.array(["2021-01-03", "2021-01-04", "NaT", "NaT"], dtype="datetime64[s]"),
                  "position 2", id="NaT"),
     pytest.param(["2021-01-03", None], "position 1", id="None-in-list"),
@@ -303,6 +303,34 @@ def test_pandas_inputs_match_datetime64(unit):
     for dates in (naive, pd.Series(naive), aware, pd.Series(aware)):
         np.testing.assert_array_equal(timefeatures.time_features(dates, unit), expected_features)
         np.testing.assert_array_equal(timefeatures.time_marks(dates, unit), expected_marks)
+
+
+@pytest.mark.parametrize("unit", ["h", "d", "m"])
+def test_pandas_periods_are_taken_at_their_start(unit):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed: `pip install .[test]` installs it")
+    periods = pd.period_range("2023-12-30 22:00", periods=30, freq={"h": "h", "d": "D", "m": "M"}[unit])
+    starts = np.array([p.start_time for p in periods], "datetime64[s]")
+    for dates in (periods, pd.Series(periods)):
+        np.testing.assert_array_equal(timefeatures.time_features(dates, unit), timefeatures.time_features(starts, unit))
+        np.testing.assert_array_equal(timefeatures.time_marks(dates, unit), timefeatures.time_marks(starts, unit))
+
+
+@pytest.mark.parametrize(
+    "dates, kind",
+    [
+        ((d for d in ["2016-07-01"]), "generator"),
+        ({"2016-07-01"}, "set"),
+        ({"date": "2016-07-01"}, "dict"),
+        ("2016-07-01", "str"),
+        (dt.datetime(2016, 7, 1), "datetime"),
+        (np.datetime64("2016-07-01"), "datetime64"),
+        (None, "NoneType"),
+    ],
+)
+def test_dates_that_are_not_a_sequence_raise_naming_what_they_are(dates, kind):
+    for function in (timefeatures.time_features, timefeatures.time_marks):
+        with pytest.raises(ValueError, match=rf"dates must be a 1-D sequence .*; received a {kind}\."):
+            function(dates, "h")
 
 
 def test_docstring_examples_run():

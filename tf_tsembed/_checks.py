@@ -25,6 +25,22 @@ def boolean(name, value):
     return bool(value)
 
 
+def positive_count(name, value):
+    """`value` as an int, or as an int32 scalar tensor checked to be positive (at run time in a
+    graph); raises ValueError for anything else: floats, vectors, zero or negative counts."""
+    if not tf.is_tensor(value):
+        return positive_int(name, value)
+    expected = "a positive integer or a scalar integer tensor"
+    if value.shape.rank != 0 or not value.dtype.is_integer:
+        raise ValueError(f"`{name}` must be {expected}; received {name}={value!r}.")
+    if tf.executing_eagerly():
+        if int(value) < 1:
+            raise ValueError(f"`{name}` must be {expected}; received {name}={int(value)}.")
+        return int(value)
+    check = tf.debugging.assert_positive(value, message=f"`{name}` must be {expected}")
+    return after_checks([check], tf.cast(value, tf.int32))
+
+
 def probability(name, value):
     """Returns `value` as a float, or raises ValueError if it is not in [0, 1)."""
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)

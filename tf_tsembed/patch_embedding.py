@@ -47,8 +47,7 @@ def repeat_for_channels(x_mark, n_vars):
     >>> repeat_for_channels(np.array([[1.0], [2.0]]), 3).numpy()[:, 0].tolist()
     [1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
     """
-    if not tf.is_tensor(n_vars):
-        _checks.positive_int("n_vars", n_vars)
+    n_vars = _checks.positive_count("n_vars", n_vars)
     x_mark = tf.convert_to_tensor(x_mark)
     if x_mark.shape.rank == 0:
         raise ValueError(

@@ -196,7 +196,8 @@ def load_pytorch_weights(layer, state_dict, prefix=""):
         TypeError: `layer` is not a supported layer, `state_dict` is not a mapping, or
             `prefix` is not a string.
         ValueError: `layer` is not built; or keys are missing or unexpected, or arrays are not
-            numeric, have the wrong shape, or hold finite values beyond the range of the
+            numeric (or cannot be read by `np.asarray`, as a torch tensor that requires grad or
+            holds bfloat16), have the wrong shape, or hold finite values beyond the range of the
             variable's dtype (1e39 into float32): one message lists every such problem, with the
             expected PyTorch shape and layout. Nothing is assigned unless everything loads. NaN
             and Inf load as they are.
@@ -256,7 +257,15 @@ def load_pytorch_weights(layer, state_dict, prefix=""):
     for key, (variable, axes, layout) in params.items():
         if key not in state_dict:
             continue
-        array = np.asarray(state_dict[key])
+        try:
+            array = np.asarray(state_dict[key])
+        except (TypeError, ValueError, RuntimeError) as error:
+            # e.g. a tensor that requires grad, a bfloat16 or GPU torch tensor, a ragged list
+            problems.append(
+                f"{key!r} could not be read as a NumPy array ({type(error).__name__}: {error}); "
+                f"pass arrays, e.g. tensor.detach().cpu().float().numpy()"
+            )
+            continue
         expected = _pytorch_shape(variable, axes)
         if not (_checks.is_floating(array.dtype) or array.dtype.kind in "iu"):
             problems.append(f"{key!r} must hold numbers; received dtype {array.dtype}")

@@ -95,8 +95,9 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         inputs: `(B, T, num_features)` floating tensor: the series to normalise (T = L >= 1), or
             the normalised-space output to denormalise (any horizon T).
         mode: `"norm"` (default) or `"denorm"`.
-        stats: for `mode="denorm"`, the `(center, stdev)` of the matching norm call; None (the
-            seed form) uses the latest norm call in the same graph.
+        stats: for `mode="denorm"`, the `(center, stdev)` of the matching norm call (tensors,
+            arrays or nested lists of floats); None (the seed form) uses the latest norm call in
+            the same graph.
         return_stats: for `mode="norm"`, return `(y, stats)` instead of `y` and leave nothing
             for the seed form.
 
@@ -170,6 +171,29 @@ class ReversibleInstanceNorm(keras.layers.Layer):
                     f"{input_shape}; received shape {shape}."
                 )
 
+    def _stats_as_tensors(self, stats):
+        """`stats` with array-likes (nested lists, scalars) as tensors, checked to be floating."""
+        if not (isinstance(stats, (tuple, list)) and len(stats) == 2):
+            return stats  # `_check_stats` names the problem
+        converted = []
+        for name, value in zip(("center", "stdev"), stats):
+            if not hasattr(value, "shape"):
+                try:
+                    value = tf.convert_to_tensor(value)
+                except (TypeError, ValueError) as error:
+                    raise ValueError(
+                        f"{type(self).__name__}: `stats` {name} must be a (batch, 1, "
+                        f"{self.num_features}) array, as normalize() returns it; received "
+                        f"{value!r}."
+                    ) from error
+            if not _checks.is_floating(value.dtype):
+                raise TypeError(
+                    f"{type(self).__name__}: `stats` {name} must be floating, as normalize() "
+                    f"returns it; received dtype {getattr(value.dtype, 'name', value.dtype)}."
+                )
+            converted.append(value)
+        return tuple(converted)
+
     def _check_call(self, input_shape, mode, stats, return_stats):
         _checks.one_of("mode", mode, ("norm", "denorm"))
         _checks.boolean("return_stats", return_stats)
@@ -231,6 +255,8 @@ class ReversibleInstanceNorm(keras.layers.Layer):
             raise TypeError(
                 f"{type(self).__name__} expects floating inputs; received dtype {inputs.dtype.name}."
             )
+        if mode == "denorm" and stats is not None:
+            stats = self._stats_as_tensors(stats)
         input_shape = self._check_call(inputs.shape, mode, stats, return_stats)
         x = self._checked_features_at_run_time(tf.cast(inputs, self.variable_dtype))
         if mode == "norm":

@@ -155,6 +155,16 @@ def repeat_n_vars_dynamic(at):
     forward(tf.constant(MARKS), tf.constant(-1))
 
 
+@case("repeat-x_mark-scalar-dynamic")
+def repeat_x_mark_scalar_dynamic(at):
+    at("trace")
+    spec = tf.TensorSpec(None, tf.float32)
+    forward = tf.function(lambda x_mark: repeat_for_channels(x_mark, 2), input_signature=[spec])
+    forward = forward.get_concrete_function()
+    at("run time")
+    forward(tf.constant(1.0))
+
+
 @case("token-rank-2")
 def token_rank_2(at):
     at("construction")

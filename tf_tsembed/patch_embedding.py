@@ -49,11 +49,12 @@ def repeat_for_channels(x_mark, n_vars):
     """
     n_vars = _checks.positive_count("n_vars", n_vars)
     x_mark = tf.convert_to_tensor(x_mark)
+    message = "repeat_for_channels expects `x_mark` of rank >= 1 with the batch on axis 0"
     if x_mark.shape.rank == 0:
-        raise ValueError(
-            f"repeat_for_channels expects `x_mark` of rank >= 1 with the batch on axis 0; "
-            f"received shape {x_mark.shape}."
-        )
+        raise ValueError(f"{message}; received shape {x_mark.shape}.")
+    if x_mark.shape.rank is None:  # a scalar would fail to slice, with a raw error
+        check = tf.debugging.assert_greater_equal(tf.rank(x_mark), 1, message=message)
+        x_mark = _checks.after_checks([check], x_mark)
     # Broadcast-and-reshape rather than tf.repeat: XLA keeps it static when n_vars comes from tf.shape.
     shape = tf.shape(x_mark)
     repeated = tf.broadcast_to(x_mark[:, None], tf.concat([shape[:1], [n_vars], shape[1:]], 0))

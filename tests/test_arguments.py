@@ -101,5 +101,6 @@ def test_reversible_instance_norm_return_stats_accepts_only_bools():
     x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
     y, stats = layer(x, return_stats=True)
     assert y.shape == (2, 5, 3) and len(stats) == 2
-    with pytest.raises(TypeError, match=r"`return_stats` must be a bool.*received return_stats='no'"):
+    message = r"`return_stats` must be a bool.*received return_stats='no'"
+    with pytest.raises(TypeError, match=message):
         layer(x, return_stats="no")

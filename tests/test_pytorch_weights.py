@@ -395,10 +395,12 @@ def test_values_beyond_the_dtype_are_refused_and_nothing_is_assigned():
 
 
 def test_float16_variables_refuse_values_beyond_65504():
-    layer = _built(TimeFeatureEmbedding(D_MODEL, "h", name="timef", dtype="float16"), (None, None, 4))
+    layer = TimeFeatureEmbedding(D_MODEL, "h", name="timef", dtype="float16")
+    layer.build((None, None, 4))
     weight = _rng().normal(size=(D_MODEL, 4))
     weight[0, 3] = 7e4
-    with pytest.raises(ValueError, match=r"'embed.weight' holds 1 value\(s\) beyond the range of float16"):
+    message = r"'embed.weight' holds 1 value\(s\) beyond the range of float16"
+    with pytest.raises(ValueError, match=message):
         load_pytorch_weights(layer, {"embed.weight": weight})
     weight[0, 3] = 6e4
     load_pytorch_weights(layer, {"embed.weight": weight})
@@ -422,9 +424,13 @@ def test_arrays_numpy_cannot_read_are_reported_with_the_rest():
     with pytest.raises(ValueError) as error:
         load_pytorch_weights(layer, state)
     lines = str(error.value).splitlines()
-    assert lines[1].startswith("  'tokenConv.weight' could not be read as a NumPy array (ValueError: ")
+    assert lines[1].startswith(
+        "  'tokenConv.weight' could not be read as a NumPy array (ValueError: "
+    )
     assert lines[1].endswith("pass arrays, e.g. tensor.detach().cpu().float().numpy()")
-    assert lines[2] == "  'tokenConv.bias' must have the PyTorch shape (d_model,) = (8,); received (8, 1)"
+    assert lines[2] == (
+        "  'tokenConv.bias' must have the PyTorch shape (d_model,) = (8,); received (8, 1)"
+    )
     for old, new in zip(before, layer.get_weights()):
         np.testing.assert_array_equal(old, new)
 
@@ -437,10 +443,12 @@ def test_torch_tensors_that_numpy_cannot_read_are_reported():
         ({f"tokenConv.{k}": v for k, v in conv.named_parameters()}, "requires grad"),
         ({f"tokenConv.{k}": v.bfloat16() for k, v in conv.state_dict().items()}, "BFloat16"),
     ):
-        with pytest.raises(ValueError, match=rf"'tokenConv.weight' could not be read as a NumPy array .*{reason}"):
+        message = rf"'tokenConv.weight' could not be read as a NumPy array .*{reason}"
+        with pytest.raises(ValueError, match=message):
             load_pytorch_weights(layer, state)
     load_pytorch_weights(layer, {f"tokenConv.{k}": v for k, v in conv.state_dict().items()})
-    np.testing.assert_array_equal(layer.kernel.numpy(), conv.weight.detach().numpy().transpose(2, 1, 0))
+    expected = conv.weight.detach().numpy().transpose(2, 1, 0)
+    np.testing.assert_array_equal(layer.kernel.numpy(), expected)
 
 
 def test_unbuilt_layer():

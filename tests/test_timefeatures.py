@@ -26,6 +26,7 @@ def _load_module():
 
 timefeatures = _load_module()
 
+PANDAS_SKIP_REASON = "pandas is not installed: `pip install .[test]` installs it"
 UNITS = ("s", "t", "h", "d", "b", "w", "m", "q", "y")
 
 # --- SPEC.md test vectors -------------------------------------------------------------------
@@ -294,7 +295,7 @@ def test_feature_functions_validate_freq(function):
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_pandas_inputs_match_datetime64(unit):
-    pd = pytest.importorskip("pandas", reason="pandas is not installed: `pip install .[test]` installs it")
+    pd = pytest.importorskip("pandas", reason=PANDAS_SKIP_REASON)
     naive = pd.DatetimeIndex(STAMPS_DATETIME64)
     aware = naive.tz_localize(dt.timezone(dt.timedelta(hours=5, minutes=30)))
     expected_features = timefeatures.time_features(STAMPS_DATETIME64, unit)
@@ -307,12 +308,13 @@ def test_pandas_inputs_match_datetime64(unit):
 
 @pytest.mark.parametrize("unit", ["h", "d", "m"])
 def test_pandas_periods_are_taken_at_their_start(unit):
-    pd = pytest.importorskip("pandas", reason="pandas is not installed: `pip install .[test]` installs it")
-    periods = pd.period_range("2023-12-30 22:00", periods=30, freq={"h": "h", "d": "D", "m": "M"}[unit])
+    pd = pytest.importorskip("pandas", reason=PANDAS_SKIP_REASON)
+    freq = {"h": "h", "d": "D", "m": "M"}[unit]
+    periods = pd.period_range("2023-12-30 22:00", periods=30, freq=freq)
     starts = np.array([p.start_time for p in periods], "datetime64[s]")
-    for dates in (periods, pd.Series(periods)):
-        np.testing.assert_array_equal(timefeatures.time_features(dates, unit), timefeatures.time_features(starts, unit))
-        np.testing.assert_array_equal(timefeatures.time_marks(dates, unit), timefeatures.time_marks(starts, unit))
+    for function in (timefeatures.time_features, timefeatures.time_marks):
+        for dates in (periods, pd.Series(periods)):
+            np.testing.assert_array_equal(function(dates, unit), function(starts, unit))
 
 
 @pytest.mark.parametrize(
@@ -329,7 +331,8 @@ def test_pandas_periods_are_taken_at_their_start(unit):
 )
 def test_dates_that_are_not_a_sequence_raise_naming_what_they_are(dates, kind):
     for function in (timefeatures.time_features, timefeatures.time_marks):
-        with pytest.raises(ValueError, match=rf"dates must be a 1-D sequence .*; received a {kind}\."):
+        message = rf"dates must be a 1-D sequence .*; received a {kind}\."
+        with pytest.raises(ValueError, match=message):
             function(dates, "h")
 
 

@@ -276,7 +276,7 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         return self._denormalize(self._same_batch_at_run_time(x, stats), stats)
 
     def _check_seed_stats(self, stats, input_shape):
-        """The seed form undoes the last norm call on the same batch: a batch of 1 would broadcast."""
+        """The seed form undoes the last norm call on that batch: a batch of 1 would broadcast."""
         batch = stats[0].shape[0]
         if None not in (batch, input_shape[0]) and batch != input_shape[0]:
             raise ValueError(

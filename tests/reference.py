@@ -7,6 +7,19 @@ a different vectorisation of the sinusoid (exp/log, as the PyTorch reference wri
 import math
 
 import numpy as np
+import pytest
+
+TORCH_SKIP_REASON = (
+    "PyTorch is not installed: this comparison with torch's own layers needs it "
+    "(pip install torch); the NumPy references above run without it"
+)
+
+
+def torch_or_skip(seed):
+    """The `torch` module with its random generator seeded, or a skip that says why."""
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP_REASON)
+    torch.manual_seed(seed)
+    return torch
 
 
 def circular_conv1d(x, kernel, bias=None):

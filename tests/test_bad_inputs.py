@@ -15,9 +15,12 @@ import reference
 from tf_tsembed import (
     DataEmbedding,
     PositionalEmbedding,
+    ReversibleInstanceNorm,
     TemporalEmbedding,
     TimeFeatureEmbedding,
     TokenEmbedding,
+    load_pytorch_weights,
+    repeat_for_channels,
     timefeatures,
 )
 
@@ -78,6 +81,12 @@ def position_max_len_zero(at):
     PositionalEmbedding(max_len=0)
 
 
+@case("token-use_bias-string")
+def token_use_bias_string(at):
+    at("construction")
+    TokenEmbedding(3, 8, use_bias="False")
+
+
 @case("data-unknown-embed-type")
 def data_unknown_embed_type(at):
     at("construction")
@@ -106,6 +115,54 @@ def timef_yearly_freq(at):
 def time_features_unknown_freq(at):
     at("call")
     timefeatures.time_features(["2016-07-01 00:00:00"], freq="xyz")
+
+
+DATES = ["2016-07-01 00:00", "2016-07-01 01:00", "2016-07-02 13:00"]
+
+
+@case("time-features-generator")
+def time_features_generator(at):
+    at("call")
+    timefeatures.time_features((date for date in DATES), freq="h")
+
+
+@case("time-features-period-index")
+def time_features_period_index(at):
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    periods = pd.PeriodIndex(DATES, freq="h")
+    expected = timefeatures.time_features(np.array(DATES, "datetime64[s]"), freq="h")
+    np.testing.assert_array_equal(timefeatures.time_features(periods, freq="h"), expected)
+
+
+@case("repeat-n_vars-vector-tensor")
+def repeat_n_vars_vector_tensor(at):
+    at("call")
+    repeat_for_channels(MARKS, tf.constant([3]))
+
+
+@case("repeat-n_vars-negative-tensor")
+def repeat_n_vars_negative_tensor(at):
+    at("call")
+    repeat_for_channels(MARKS, tf.constant(-2))
+
+
+@case("repeat-n_vars-dynamic")
+def repeat_n_vars_dynamic(at):
+    at("trace")
+    spec = [tf.TensorSpec((None, None, 4), tf.int32), tf.TensorSpec((), tf.int32)]
+    forward = tf.function(repeat_for_channels, input_signature=spec).get_concrete_function()
+    at("run time")
+    forward(tf.constant(MARKS), tf.constant(-1))
+
+
+@case("repeat-x_mark-scalar-dynamic")
+def repeat_x_mark_scalar_dynamic(at):
+    at("trace")
+    spec = tf.TensorSpec(None, tf.float32)
+    forward = tf.function(lambda x_mark: repeat_for_channels(x_mark, 2), input_signature=[spec])
+    forward = forward.get_concrete_function()
+    at("run time")
+    forward(tf.constant(1.0))
 
 
 @case("token-rank-2")
@@ -338,6 +395,31 @@ def temporal_nan_mark(at):
     _run_with_marks(_marks_with(np.nan, 0, "float32"), at)
 
 
+def _eager_with_marks(marks, at, layer=None):
+    at("construction")
+    layer = layer or TemporalEmbedding(8, freq="h")
+    at("run time")
+    return layer(tf.constant(marks))
+
+
+@case("temporal-fractional-mark-bfloat16")
+def temporal_fractional_mark_bfloat16(at):
+    _eager_with_marks(tf.cast(_marks_with(2.5, 3, "float32"), tf.bfloat16), at)
+
+
+@case("temporal-nan-mark-float16")
+def temporal_nan_mark_float16(at):
+    _eager_with_marks(_marks_with(np.nan, 0, "float16"), at)
+
+
+@case("data-nan-mark-bfloat16")
+def data_nan_mark_bfloat16(at):
+    at("construction")
+    layer = DataEmbedding(3, 8)
+    at("run time")
+    layer(np.zeros((1, 3, 3), "float32"), tf.cast(_marks_with(np.nan, 0, "float32"), tf.bfloat16))
+
+
 @case("temporal-month-13")
 def temporal_month_13(at):
     _run_with_marks(_marks_with(13, 0), at)
@@ -379,6 +461,79 @@ def _token_with(value, length, kernel_size, jit_compile):
     got = np.asarray(layer(x))
     with np.errstate(invalid="ignore"):  # Inf - Inf is the NaN the row describes
         return got, reference.circular_conv1d(x, *layer.get_weights())
+
+
+@case("revin-seed-batch-mismatch")
+def revin_seed_batch_mismatch(at):
+    at("construction")
+    layer = ReversibleInstanceNorm(3)
+    at("call")
+    layer(_x((4, 6, 3)), mode="norm")
+    layer(_x((1, 2, 3)), mode="denorm")
+
+
+@case("revin-seed-batch-mismatch-dynamic")
+def revin_seed_batch_mismatch_dynamic(at):
+    at("construction")
+    layer = ReversibleInstanceNorm(3)
+
+    def seed_form(x, y):
+        layer(x, mode="norm")
+        return layer(y, mode="denorm")
+
+    at("trace")
+    spec = [tf.TensorSpec((None, 6, 3)), tf.TensorSpec((None, 2, 3))]
+    forward = tf.function(seed_form, input_signature=spec).get_concrete_function()
+    at("run time")
+    forward(tf.constant(_x((4, 6, 3))), tf.constant(_x((1, 2, 3))))
+
+
+@case("revin-features-dynamic")
+def revin_features_dynamic(at):
+    at("construction")
+    layer = ReversibleInstanceNorm(3)
+    at("trace")
+    forward = _traced(layer, tf.TensorSpec((None, None, None)))
+    at("run time")
+    forward(tf.constant(_x((2, 6, 1))))
+
+
+@case("revin-stats-lists")
+def revin_stats_lists(at):
+    layer = ReversibleInstanceNorm(3)
+    y, stats = layer.normalize(_x((2, 6, 3)))
+    as_lists = [s.numpy().tolist() for s in stats]
+    np.testing.assert_array_equal(layer.denormalize(y, as_lists), layer.denormalize(y, stats))
+
+
+@case("revin-stats-none")
+def revin_stats_none(at):
+    at("construction")
+    layer = ReversibleInstanceNorm(3)
+    at("call")
+    layer.denormalize(_x((2, 6, 3)), (None, None))
+
+
+@case("weights-unreadable")
+def weights_unreadable(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8, use_bias=False)
+    at("build")
+    layer.build((None, None, 3))
+    at("call")
+    load_pytorch_weights(layer, {"tokenConv.weight": [[1.0, 2.0], [3.0]]})
+
+
+@case("weights-overflow")
+def weights_overflow(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8, use_bias=False)
+    at("build")
+    layer.build((None, None, 3))
+    weight = np.zeros((8, 3, 3))
+    weight[0, 0, 0] = 1e39
+    at("call")
+    load_pytorch_weights(layer, {"tokenConv.weight": weight})
 
 
 @case("token-nan")

@@ -33,6 +33,11 @@ def _data():
     return [values, marks], targets
 
 
+def _loss(model, inputs, targets):
+    """Mean squared error over the whole data set, at the model's current weights."""
+    return float(np.mean((np.asarray(model(inputs, training=False)) - targets) ** 2))
+
+
 def _fit(model, inputs, targets):
     model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
     return model.fit(inputs, targets, batch_size=GLOBAL_BATCH, epochs=2, shuffle=False, verbose=0)
@@ -42,17 +47,21 @@ def test_mirrored_fit_on_two_cpus_matches_one_device():
     inputs, targets = _data()
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
+    keras.utils.set_random_seed(0)  # the initial weights: unseeded, 1 fit in 30 made no progress
     with strategy.scope():
         mirrored = _model()
     initial = [w.copy() for w in mirrored.get_weights()]
+    loss_before = _loss(mirrored, inputs, targets)
     with strategy.scope():
         history = _fit(mirrored, inputs, targets)
     single = _model()
     single.set_weights(initial)
     _fit(single, inputs, targets)
 
-    losses = history.history["loss"]
-    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+    # The whole data set's loss, not the epoch averages of `history` (each taken over weights that
+    # change during the epoch): it halves at seeds 0..11; 0.75 leaves a margin.
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert _loss(mirrored, inputs, targets) < 0.75 * loss_before
     for variable in mirrored.weights:
         replicas = variable.value.values  # the per-device copies of Keras' MirroredVariable
         assert [v.device.split(":")[-2:] for v in replicas] == [["CPU", "0"], ["CPU", "1"]]

@@ -1,8 +1,10 @@
 """The package as users meet it: public API, registration, docstring examples, README, BUILD."""
 
+import configparser
 import doctest
-import json
 import importlib
+import json
+import os
 import pathlib
 import pkgutil
 import re
@@ -12,6 +14,7 @@ import sys
 import pytest
 import tensorflow as tf
 
+import reference
 import tf_tsembed
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -81,3 +84,44 @@ def test_build_lists_every_module_and_test_file():
 def test_no_tensorflow_addons_dependency():
     setup_cfg = (ROOT / "setup.cfg").read_text()
     assert "tensorflow-addons" not in setup_cfg and "tensorflow_addons" not in setup_cfg
+
+
+def _requirement_names(lines):
+    """`{name}` of the requirements in a setup.cfg value, one a line, versions and extras cut."""
+    names = (re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0] for line in lines.splitlines())
+    return {name.lower() for name in names if name}
+
+
+def test_setup_cfg_declares_what_the_package_and_its_tests_import():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    install = _requirement_names(config["options"]["install_requires"])
+    assert {"tensorflow", "absl-py", "numpy"} <= install
+    test = _requirement_names(config["options.extras_require"]["test"])
+    assert {"pytest", "hypothesis", "pandas", "tf-keras"} <= test  # pandas: the pandas date tests
+
+
+_RUN_WITHOUT_TORCH = """
+import sys
+sys.modules["torch"] = None  # import torch now raises ImportError, as where it is not installed
+import pytest
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_torch_tests_report_their_skip_and_why_in_the_summary():
+    """The default options (pyproject's addopts) list skipped tests and why in the summary."""
+    test = "tests/test_token_embedding.py::test_matches_pytorch_conv1d_circular_when_installed"
+    result = subprocess.run(
+        [sys.executable, "-c", _RUN_WITHOUT_TORCH, "-q", "-p", "no:cacheprovider", test],
+        cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    summary = result.stdout.split("short test summary info", 1)[-1]
+    assert "SKIPPED [1]" in summary, result.stdout[-3000:]
+    assert reference.TORCH_SKIP_REASON in summary, result.stdout[-3000:]

@@ -250,6 +250,17 @@ def test_repeat_for_channels_takes_the_layers_dynamic_n_vars_under_xla():
 def test_repeat_for_channels_rejects_bad_arguments():
     with pytest.raises(ValueError, match="n_vars"):
         repeat_for_channels(np.zeros((2, 3)), 0)
+    x_mark = np.zeros((2, 3), "float32")
+    for n_vars in (tf.constant(3.0), tf.constant([3]), tf.constant(0), tf.constant(-2, tf.int64)):
+        message = "`n_vars` must be a positive integer or a scalar integer tensor"
+        with pytest.raises(ValueError, match=message):
+            repeat_for_channels(x_mark, n_vars)
+    assert repeat_for_channels(x_mark, tf.constant(3, tf.int64)).shape == (6, 3)
+    spec = [tf.TensorSpec((2, 3)), tf.TensorSpec((), tf.int32)]
+    traced = tf.function(repeat_for_channels, input_signature=spec)
+    assert traced(x_mark, 2).shape == (4, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`n_vars` must be a positive integer"):
+        traced(x_mark, -1)
     with pytest.raises(ValueError, match="rank >= 1"):
         repeat_for_channels(np.float32(1.0), 2)
 

@@ -377,6 +377,80 @@ def test_a_failed_load_assigns_nothing():
         np.testing.assert_array_equal(old, new)
 
 
+def test_values_beyond_the_dtype_are_refused_and_nothing_is_assigned():
+    state = _token_state(_rng(), bias=True)
+    state["tokenConv.weight"][5, 1, 2] = 1e39  # float32 tops out at 3.4e38: would load as inf
+    state["tokenConv.weight"][6, 0, 0] = -1e39
+    layer = _token_layer()
+    before = layer.get_weights()
+    with pytest.raises(ValueError) as error:
+        load_pytorch_weights(layer, state)
+    assert str(error.value) == (
+        "Cannot load the PyTorch weights into TokenEmbedding 'token' (prefix=''):\n"
+        "  'tokenConv.weight' holds 2 value(s) beyond the range of float32 (+-3.40282e+38), "
+        "e.g. 1e+39 at index (5, 1, 2)"
+    )
+    for old, new in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_float16_variables_refuse_values_beyond_65504():
+    layer = TimeFeatureEmbedding(D_MODEL, "h", name="timef", dtype="float16")
+    layer.build((None, None, 4))
+    weight = _rng().normal(size=(D_MODEL, 4))
+    weight[0, 3] = 7e4
+    message = r"'embed.weight' holds 1 value\(s\) beyond the range of float16"
+    with pytest.raises(ValueError, match=message):
+        load_pytorch_weights(layer, {"embed.weight": weight})
+    weight[0, 3] = 6e4
+    load_pytorch_weights(layer, {"embed.weight": weight})
+    np.testing.assert_array_equal(layer.kernel.numpy(), weight.T.astype("float16"))
+
+
+def test_bfloat16_arrays_load_and_non_finite_values_load_as_they_are():
+    # NumPy calls bfloat16's kind 'V': it is still a number.
+    bfloat16 = tf.bfloat16.as_numpy_dtype
+    weight = _rng().normal(size=(D_MODEL, 4)).astype(bfloat16)
+    weight[1, 2], weight[2, 1] = np.inf, np.nan
+    layer = _built(TimeFeatureEmbedding(D_MODEL, "h", name="timef"), (None, None, 4))
+    load_pytorch_weights(layer, {"embed.weight": weight})
+    np.testing.assert_array_equal(layer.kernel.numpy(), weight.T.astype("float32"))
+
+
+def test_arrays_numpy_cannot_read_are_reported_with_the_rest():
+    state = {"tokenConv.weight": [[1.0, 2.0], [3.0]], "tokenConv.bias": np.zeros((D_MODEL, 1))}
+    layer = _token_layer()
+    before = layer.get_weights()
+    with pytest.raises(ValueError) as error:
+        load_pytorch_weights(layer, state)
+    lines = str(error.value).splitlines()
+    assert lines[1].startswith(
+        "  'tokenConv.weight' could not be read as a NumPy array (ValueError: "
+    )
+    assert lines[1].endswith("pass arrays, e.g. tensor.detach().cpu().float().numpy()")
+    assert lines[2] == (
+        "  'tokenConv.bias' must have the PyTorch shape (d_model,) = (8,); received (8, 1)"
+    )
+    for old, new in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_torch_tensors_that_numpy_cannot_read_are_reported():
+    torch = reference.torch_or_skip(3)
+    conv = torch.nn.Conv1d(C_IN, D_MODEL, 3)
+    layer = _token_layer()
+    for state, reason in (
+        ({f"tokenConv.{k}": v for k, v in conv.named_parameters()}, "requires grad"),
+        ({f"tokenConv.{k}": v.bfloat16() for k, v in conv.state_dict().items()}, "BFloat16"),
+    ):
+        message = rf"'tokenConv.weight' could not be read as a NumPy array .*{reason}"
+        with pytest.raises(ValueError, match=message):
+            load_pytorch_weights(layer, state)
+    load_pytorch_weights(layer, {f"tokenConv.{k}": v for k, v in conv.state_dict().items()})
+    expected = conv.weight.detach().numpy().transpose(2, 1, 0)
+    np.testing.assert_array_equal(layer.kernel.numpy(), expected)
+
+
 def test_unbuilt_layer():
     with pytest.raises(ValueError) as error:
         load_pytorch_weights(TokenEmbedding(C_IN, D_MODEL, name="token"), _token_state(_rng()))
@@ -422,8 +496,7 @@ def _numpy_state(module):
 
 
 def test_matches_torch_data_embedding():
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(0)
+    torch = reference.torch_or_skip(0)
     conv = torch.nn.Conv1d(C_IN, D_MODEL, 3, padding=1, padding_mode="circular")  # Informer: bias
     position = torch.nn.Module()
     position.register_buffer("pe", _torch_pe(torch, 100))
@@ -447,8 +520,7 @@ def test_matches_torch_data_embedding():
 
 
 def test_matches_torch_linear_embeddings():
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(1)
+    torch = reference.torch_or_skip(1)
     x, x_mark = _x(), _features("h")
     time_feature = _torch_module(torch, embed=torch.nn.Linear(4, D_MODEL, bias=False))
     inverted = _torch_module(torch, value_embedding=torch.nn.Linear(LENGTH, D_MODEL))
@@ -466,8 +538,7 @@ def test_matches_torch_linear_embeddings():
 
 
 def test_matches_torch_patch_embeddings():
-    torch = pytest.importorskip("torch")
-    torch.manual_seed(2)
+    torch = reference.torch_or_skip(2)
     x = np.swapaxes(_x(), 1, 2)
     with torch.no_grad():
         patches = torch.nn.ReplicationPad1d((0, PADDING))(torch.from_numpy(x))

@@ -1,5 +1,7 @@
 """ReversibleInstanceNorm against the RevIN formulas (Time-Series-Library `Normalize`) in float64 NumPy."""
 
+import concurrent.futures
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -129,6 +131,59 @@ def test_seed_form_misuse_raises():
     layer(x, mode="norm")
     with pytest.raises(ValueError, match="different graph"):
         tf.function(lambda y: layer(y, mode="denorm"))(y_hat)
+
+
+def test_seed_form_denorm_of_another_batch_size_raises():
+    layer = _layer()
+    x, y_hat = _random((4, L, C)), _random((4, H, C), seed=1)
+    layer(x, mode="norm")
+    message = rf"inputs of shape \(1, {H}, {C}\), but the last mode='norm' call normalised a batch"
+    with pytest.raises(ValueError, match=message):
+        layer(y_hat[:1], mode="denorm")  # unchecked, the batch of 1 broadcast to 4
+    assert layer(y_hat, mode="denorm").shape == (4, H, C)
+
+    def seed_form(x, y_hat):
+        layer(x, mode="norm")
+        return layer(y_hat, mode="denorm")
+
+    with pytest.raises(ValueError, match=message):
+        tf.function(seed_form)(x, y_hat[:1])
+    unknown_batch = [tf.TensorSpec((None, L, C)), tf.TensorSpec((None, H, C))]
+    traced = tf.function(seed_form, input_signature=unknown_batch)
+    expected = layer.denormalize(y_hat, layer.normalize(x)[1])
+    np.testing.assert_allclose(traced(x, y_hat), expected, rtol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="differ in batch size"):
+        traced(x, y_hat[:1])
+
+
+def test_unknown_feature_count_is_checked_at_run_time():
+    layer = _layer()
+    _, stats = layer.normalize(_random((2, L, C)))
+    spec = tf.TensorSpec((None, None, None))
+    normalize = tf.function(layer.normalize, input_signature=[spec])
+    stats_spec = (tf.TensorSpec((None, 1, C)),) * 2
+    denormalize = tf.function(layer.denormalize, input_signature=[spec, stats_spec])
+    message = "was built with num_features=3, but `inputs` has a different number of features"
+    assert normalize(_random((2, L, C)))[0].shape == (2, L, C)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        normalize(_random((2, L, 1)))  # unchecked, one feature broadcast to three
+    assert denormalize(_random((2, H, C)), stats).shape == (2, H, C)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        denormalize(_random((2, H, 1)), stats)
+
+
+def test_explicit_form_is_safe_to_share_between_threads():
+    layer = _layer()  # built
+    inputs = [_random((2 + i, L, C), seed=i, offset=10.0 * i) for i in range(4)]
+
+    def round_trips(x):
+        return [np.asarray(layer.denormalize(*layer.normalize(x))) for _ in range(10)]
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(round_trips, inputs))
+    for x, outputs in zip(inputs, results):
+        for out in outputs:
+            np.testing.assert_allclose(out, x, rtol=1e-5, atol=1e-4)
 
 
 def test_seed_form_denorm_in_functional_model_is_an_error():
@@ -265,6 +320,24 @@ def test_bad_calls_raise_clear_errors():
         layer.denormalize(_random((3, H, C)), stats)
     with pytest.raises(ValueError, match=r"must have shape"):
         layer.denormalize(y, (x, x))
+
+
+def test_stats_as_nested_lists_work_and_unreadable_stats_raise_clearly():
+    layer = _layer()
+    x, y_hat = _random((2, L, C)), _random((2, H, C), seed=1)
+    _, stats = layer.normalize(x)
+    expected = layer.denormalize(y_hat, stats)
+    as_lists = [s.numpy().tolist() for s in stats]
+    np.testing.assert_allclose(layer.denormalize(y_hat, as_lists), expected, rtol=1e-6)
+    message = r"`stats` center must be a \(batch, 1, 3\) array.*received None"
+    with pytest.raises(ValueError, match=message):
+        layer.denormalize(y_hat, (None, stats[1]))
+    with pytest.raises(ValueError, match=r"`stats` stdev must be a \(batch, 1, 3\) array"):
+        layer.denormalize(y_hat, (as_lists[0], [[1.0], [2.0, 3.0]]))
+    with pytest.raises(TypeError, match="`stats` center must be floating.*received dtype string"):
+        layer.denormalize(y_hat, (["a"], as_lists[1]))
+    with pytest.raises(ValueError, match=r"expects `stats\[center\]` of rank 3"):
+        layer.denormalize(y_hat, (1.0, as_lists[1]))
 
 
 def test_stats_batch_mismatch_fails_at_run_time_when_unknown():

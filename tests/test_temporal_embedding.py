@@ -176,6 +176,31 @@ def test_out_of_range_and_fractional_marks_raise_inside_tf_function():
         forward(_marks((1, 3), 3).astype("float32") + 0.5)
 
 
+FLOAT_DTYPES = ["float16", "bfloat16", "float32", "float64"]
+BAD_FLOAT_MARKS = [  # (value, column, message): every floating dtype holds each value exactly
+    (2.5, 0, "floating ids must hold whole numbers"),
+    (-0.5, 3, "floating ids must hold whole numbers"),
+    (np.nan, 1, "floating ids must hold whole numbers"),
+    (np.inf, 1, r"day marks \(column 1\) must lie in \[0, 31\]"),
+    (13.0, 0, r"month marks \(column 0\) must lie in \[0, 12\]"),
+]
+
+
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "traced"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("value,column,message", BAD_FLOAT_MARKS)
+def test_bad_float_marks_raise_in_every_floating_dtype(value, column, message, dtype, traced):
+    marks = _marks((1, 3), 4)
+    layer = TemporalEmbedding(D_MODEL, freq="h")
+    forward = tf.function(layer) if traced else layer
+    good = tf.cast(marks, dtype)
+    np.testing.assert_array_equal(forward(good), layer(marks))
+    bad = marks.astype("float64")
+    bad[0, 1, column] = value
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        forward(tf.cast(bad, dtype))
+
+
 @pytest.mark.parametrize("freq,width", [("d", 4), ("h", 3), ("t", 4), ("m", 3)])
 def test_wrong_number_of_mark_columns_raises_at_build_and_call(freq, width):
     expected = dict(MARKS_PER_FREQ)[freq]

@@ -26,6 +26,7 @@ def _load_module():
 
 timefeatures = _load_module()
 
+PANDAS_SKIP_REASON = "pandas is not installed: `pip install .[test]` installs it"
 UNITS = ("s", "t", "h", "d", "b", "w", "m", "q", "y")
 
 # --- SPEC.md test vectors -------------------------------------------------------------------
@@ -230,7 +231,7 @@ def test_yearly_has_no_features():
 
 @pytest.mark.parametrize("bad_dates, expected_in_message", [
     pytest.param(np.array([SPEC_TIMESTAMPS[:2]], dtype="datetime64[s]"), "(1, 2)", id="2-D"),
-    pytest.param("2021-01-03", "()", id="scalar-string"),
+    pytest.param("2021-01-03", "received a str", id="scalar-string"),
     pytest.param(np.array(["2021-01-03", "2021-01-04", "NaT", "NaT"], dtype="datetime64[s]"),
                  "position 2", id="NaT"),
     pytest.param(["2021-01-03", None], "position 1", id="None-in-list"),
@@ -294,7 +295,7 @@ def test_feature_functions_validate_freq(function):
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_pandas_inputs_match_datetime64(unit):
-    pd = pytest.importorskip("pandas")
+    pd = pytest.importorskip("pandas", reason=PANDAS_SKIP_REASON)
     naive = pd.DatetimeIndex(STAMPS_DATETIME64)
     aware = naive.tz_localize(dt.timezone(dt.timedelta(hours=5, minutes=30)))
     expected_features = timefeatures.time_features(STAMPS_DATETIME64, unit)
@@ -303,6 +304,36 @@ def test_pandas_inputs_match_datetime64(unit):
     for dates in (naive, pd.Series(naive), aware, pd.Series(aware)):
         np.testing.assert_array_equal(timefeatures.time_features(dates, unit), expected_features)
         np.testing.assert_array_equal(timefeatures.time_marks(dates, unit), expected_marks)
+
+
+@pytest.mark.parametrize("unit", ["h", "d", "m"])
+def test_pandas_periods_are_taken_at_their_start(unit):
+    pd = pytest.importorskip("pandas", reason=PANDAS_SKIP_REASON)
+    freq = {"h": "h", "d": "D", "m": "M"}[unit]
+    periods = pd.period_range("2023-12-30 22:00", periods=30, freq=freq)
+    starts = np.array([p.start_time for p in periods], "datetime64[s]")
+    for function in (timefeatures.time_features, timefeatures.time_marks):
+        for dates in (periods, pd.Series(periods)):
+            np.testing.assert_array_equal(function(dates, unit), function(starts, unit))
+
+
+@pytest.mark.parametrize(
+    "dates, kind",
+    [
+        ((d for d in ["2016-07-01"]), "generator"),
+        ({"2016-07-01"}, "set"),
+        ({"date": "2016-07-01"}, "dict"),
+        ("2016-07-01", "str"),
+        (dt.datetime(2016, 7, 1), "datetime"),
+        (np.datetime64("2016-07-01"), "datetime64"),
+        (None, "NoneType"),
+    ],
+)
+def test_dates_that_are_not_a_sequence_raise_naming_what_they_are(dates, kind):
+    for function in (timefeatures.time_features, timefeatures.time_marks):
+        message = rf"dates must be a 1-D sequence .*; received a {kind}\."
+        with pytest.raises(ValueError, match=message):
+            function(dates, "h")
 
 
 def test_docstring_examples_run():

@@ -75,7 +75,7 @@ def test_pytorch_conv1d_weights_load_by_transpose(length):
 
 
 def test_matches_pytorch_conv1d_circular_when_installed():
-    torch = pytest.importorskip("torch")
+    torch = reference.torch_or_skip(0)
     conv = torch.nn.Conv1d(7, 8, 3, padding=1, padding_mode="circular")
     layer = TokenEmbedding(7, 8)
     layer.build((None, None, 7))

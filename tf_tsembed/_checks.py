@@ -2,6 +2,7 @@
 
 import numbers
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -12,6 +13,32 @@ def positive_int(name, value, *, odd=False):
     if not is_int or value < 1 or (odd and value % 2 == 0):
         raise ValueError(f"`{name}` must be {expected}; received {name}={value!r}.")
     return int(value)
+
+
+def boolean(name, value):
+    """Returns `value` as a bool, or raises TypeError if it is not one: `"False"` and 0 are not."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"`{name}` must be a bool (True or False); received {name}={value!r} "
+            f"of type {type(value).__name__}."
+        )
+    return bool(value)
+
+
+def positive_count(name, value):
+    """`value` as an int, or as an int32 scalar tensor checked to be positive (at run time in a
+    graph); raises ValueError for anything else: floats, vectors, zero or negative counts."""
+    if not tf.is_tensor(value):
+        return positive_int(name, value)
+    expected = "a positive integer or a scalar integer tensor"
+    if value.shape.rank != 0 or not value.dtype.is_integer:
+        raise ValueError(f"`{name}` must be {expected}; received {name}={value!r}.")
+    if tf.executing_eagerly():
+        if int(value) < 1:
+            raise ValueError(f"`{name}` must be {expected}; received {name}={int(value)}.")
+        return int(value)
+    check = tf.debugging.assert_positive(value, message=f"`{name}` must be {expected}")
+    return after_checks([check], tf.cast(value, tf.int32))
 
 
 def probability(name, value):
@@ -75,6 +102,44 @@ def floating(layer_name, argument, tensor, hint=""):
             f"{layer_name} expects floating {argument}; received dtype {tensor.dtype.name}.{hint}"
         )
     return tensor
+
+
+def is_floating(dtype):
+    """Whether `dtype` (NumPy, TF or a name) is a floating type: float16, bfloat16, float32 or
+    float64. NumPy's `dtype.kind == "f"` misses bfloat16, whose NumPy kind is 'V'."""
+    try:
+        return tf.as_dtype(dtype).is_floating
+    except TypeError:
+        return False
+
+
+def ids_on_host(layer_name, values, fields):
+    """Raises InvalidArgumentError unless the NumPy ids `values` index their tables.
+
+    `fields` holds `(name, column, size)`: the ids `values[..., column]` (all of `values` when
+    `column` is None) must lie in [0, size). Floating ids, in any floating dtype, must hold whole
+    numbers (NaN does not). The eager twin of the in-graph asserts of the calendar layers.
+    """
+    if is_floating(values.dtype):
+        values = values.astype(np.float64)  # exact for every float; bfloat16 arrays lack round
+        fractional = values != np.round(values)  # NaN included
+        if fractional.any():
+            index = tuple(int(i) for i in np.argwhere(fractional)[0])
+            raise tf.errors.InvalidArgumentError(
+                None,
+                None,
+                f"{layer_name}: floating ids must hold whole numbers; received {values[index]} "
+                f"at index {index}",
+            )
+    for name, column, size in fields:
+        column_values = values if column is None else values[..., column]
+        if column_values.size and (column_values.min() < 0 or column_values.max() >= size):
+            raise tf.errors.InvalidArgumentError(
+                None,
+                None,
+                f"{layer_name}: {name} must lie in [0, {size - 1}]; received values from "
+                f"{column_values.min()} to {column_values.max()}",
+            )
 
 
 def build_sublayer(layer, input_shape):

@@ -75,7 +75,7 @@ class _SummedEmbedding(keras.layers.Layer):
         self.freq = freq
         self.dropout = _checks.probability("dropout", dropout)
         self.convention = _checks.one_of("convention", convention, CONVENTIONS)
-        self.jit_compile = bool(jit_compile)
+        self.jit_compile = _checks.boolean("jit_compile", jit_compile)
         use_bias = self.convention == "informer"
         self.value_embedding = TokenEmbedding(
             self.c_in,
@@ -198,11 +198,11 @@ class DataEmbedding(_SummedEmbedding):
     `position_embedding` (`PositionalEmbedding`), `temporal_embedding`, `dropout_layer`.
 
     Errors: bad arguments raise ValueError at construction (unknown `freq`, `embed_type` or
-    `convention`; yearly `freq` with 'timeF'). Wrong shapes (channels, mark columns, L > max_len,
-    `x_mark` whose batch or length differs from `x`) raise ValueError at build or call;
-    out-of-range marks raise InvalidArgumentError at run time, except inside an enclosing
-    XLA-compiled function, where run-time asserts are dropped and a gather clamps silently
-    (see `TemporalEmbedding`).
+    `convention`; yearly `freq` with 'timeF'), a `jit_compile` that is not a bool TypeError.
+    Wrong shapes (channels, mark columns, L > max_len, `x_mark` whose batch or length differs
+    from `x`) raise ValueError at build or call; out-of-range marks raise InvalidArgumentError
+    at run time, except inside an enclosing XLA-compiled function, where run-time asserts are
+    dropped and a gather clamps silently (see `TemporalEmbedding`).
 
     Example:
 

@@ -47,14 +47,14 @@ def repeat_for_channels(x_mark, n_vars):
     >>> repeat_for_channels(np.array([[1.0], [2.0]]), 3).numpy()[:, 0].tolist()
     [1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
     """
-    if not tf.is_tensor(n_vars):
-        _checks.positive_int("n_vars", n_vars)
+    n_vars = _checks.positive_count("n_vars", n_vars)
     x_mark = tf.convert_to_tensor(x_mark)
+    message = "repeat_for_channels expects `x_mark` of rank >= 1 with the batch on axis 0"
     if x_mark.shape.rank == 0:
-        raise ValueError(
-            f"repeat_for_channels expects `x_mark` of rank >= 1 with the batch on axis 0; "
-            f"received shape {x_mark.shape}."
-        )
+        raise ValueError(f"{message}; received shape {x_mark.shape}.")
+    if x_mark.shape.rank is None:  # a scalar would fail to slice, with a raw error
+        check = tf.debugging.assert_greater_equal(tf.rank(x_mark), 1, message=message)
+        x_mark = _checks.after_checks([check], x_mark)
     # Broadcast-and-reshape rather than tf.repeat: XLA keeps it static when n_vars comes from tf.shape.
     shape = tf.shape(x_mark)
     repeated = tf.broadcast_to(x_mark[:, None], tf.concat([shape[:1], [n_vars], shape[1:]], 0))
@@ -120,7 +120,8 @@ class PatchEmbedding(keras.layers.Layer):
     `position_embedding` `(P, d_model)`, PatchTST's `W_pos` as it is. `get_weights()` is
     `[kernel]`, or `[position_embedding, kernel, bias]` in the PatchTST form.
 
-    Errors: bad constructor arguments raise ValueError at construction. A wrong rank, an empty
+    Errors: bad constructor arguments raise ValueError at construction (a `use_bias` that is not
+    a bool: TypeError). A wrong rank, an empty
     or too short series (`L + padding < patch_len`), more than `max_len` patches, or a length
     other than the one a learned table was built for raise ValueError at build or call when L is
     static, and InvalidArgumentError naming the condition at run time when it is not. Inside an
@@ -162,7 +163,7 @@ class PatchEmbedding(keras.layers.Layer):
         self.padding = _checks.non_negative_int("padding", padding)
         self.dropout = _checks.probability("dropout", dropout)
         self.position = _checks.one_of("position", position, ("fixed", "learned"))
-        self.use_bias = bool(use_bias)
+        self.use_bias = _checks.boolean("use_bias", use_bias)
         self.max_len = _checks.positive_int("max_len", max_len)
         bound = 1.0 / math.sqrt(self.patch_len)
         if kernel_initializer is None:

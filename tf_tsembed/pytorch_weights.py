@@ -5,6 +5,7 @@ import collections.abc
 import numpy as np
 import tensorflow as tf
 
+from tf_tsembed import _checks
 from tf_tsembed.data_embedding import (
     DataEmbedding,
     DataEmbeddingInverted,
@@ -137,6 +138,21 @@ def _shape_text(shape):
     return "(" + ", ".join(str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def _converted(key, array, dtype):
+    """`(array in dtype, None)`, or `(None, problem)` if finite values of `array` overflow it."""
+    dtype = tf.as_dtype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = array.astype(dtype.as_numpy_dtype)
+        overflow = np.isfinite(array.astype(np.float64)) & ~np.isfinite(value.astype(np.float64))
+    if not overflow.any():
+        return value, None
+    index = tuple(int(i) for i in np.argwhere(overflow)[0])
+    return None, (
+        f"{key!r} holds {int(overflow.sum())} value(s) beyond the range of {dtype.name} "
+        f"(+-{dtype.max:.6g}), e.g. {float(array[index]):.6g} at index {index}"
+    )
+
+
 def load_pytorch_weights(layer, state_dict, prefix=""):
     """Loads a PyTorch `state_dict` of the reference embedding into a built `layer`.
 
@@ -184,8 +200,11 @@ def load_pytorch_weights(layer, state_dict, prefix=""):
         TypeError: `layer` is not a supported layer, `state_dict` is not a mapping, or
             `prefix` is not a string.
         ValueError: `layer` is not built; or keys are missing or unexpected, or arrays are not
-            numeric or have the wrong shape: one message lists every such problem, with the
-            expected PyTorch shape and layout.
+            numeric (or cannot be read by `np.asarray`, as a torch tensor that requires grad or
+            holds bfloat16), have the wrong shape, or hold finite values beyond the range of the
+            variable's dtype (1e39 into float32): one message lists every such problem, with the
+            expected PyTorch shape and layout. Nothing is assigned unless everything loads. NaN
+            and Inf load as they are.
 
     Example:
 
@@ -242,9 +261,17 @@ def load_pytorch_weights(layer, state_dict, prefix=""):
     for key, (variable, axes, layout) in params.items():
         if key not in state_dict:
             continue
-        array = np.asarray(state_dict[key])
+        try:
+            array = np.asarray(state_dict[key])
+        except (TypeError, ValueError, RuntimeError) as error:
+            # e.g. a tensor that requires grad, a bfloat16 or GPU torch tensor, a ragged list
+            problems.append(
+                f"{key!r} could not be read as a NumPy array ({type(error).__name__}: {error}); "
+                f"pass arrays, e.g. tensor.detach().cpu().float().numpy()"
+            )
+            continue
         expected = _pytorch_shape(variable, axes)
-        if array.dtype.kind not in "fiu":
+        if not (_checks.is_floating(array.dtype) or array.dtype.kind in "iu"):
             problems.append(f"{key!r} must hold numbers; received dtype {array.dtype}")
         elif array.shape != expected:
             problems.append(
@@ -252,13 +279,16 @@ def load_pytorch_weights(layer, state_dict, prefix=""):
                 f"received {_shape_text(array.shape)}"
             )
         else:
-            value = array if axes is None else array.transpose(axes)
-            assignments.append((variable, value))
+            value, problem = _converted(key, array, variable.dtype)
+            if problem:
+                problems.append(problem)
+            else:
+                assignments.append((variable, value if axes is None else value.transpose(axes)))
     if problems:
         raise ValueError(
             f"Cannot load the PyTorch weights into {name} (prefix={prefix!r}):\n  "
             + "\n  ".join(problems)
         )
     for variable, value in assignments:
-        variable.assign(value.astype(tf.as_dtype(variable.dtype).as_numpy_dtype))
+        variable.assign(value)
     return [key for key in owned if key in buffers]

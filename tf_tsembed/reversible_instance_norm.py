@@ -67,8 +67,15 @@ class ReversibleInstanceNorm(keras.layers.Layer):
     norm call of this layer made in the same graph, i.e. in the same tf.function trace or both
     eagerly (for eager calls, the latest call in time). A denorm call without a preceding norm
     call, or one in another graph (another trace, or eager vs. traced), raises ValueError rather
-    than using missing or stale tensors. It cannot link the two calls in a Functional model,
-    whose symbolic calls raise ValueError: use `normalize`/`denormalize` there.
+    than using missing or stale tensors, and so does a denorm call on another batch size than the
+    norm call's (InvalidArgumentError at run time when a batch size is unknown while tracing). It
+    cannot link the two calls in a Functional model, whose symbolic calls raise ValueError: use
+    `normalize`/`denormalize` there.
+
+    Thread safety: the seed form keeps the latest statistics in the layer, so it is not
+    thread-safe: two threads calling one layer eagerly can denormalise with each other's
+    statistics. `y, stats = layer.normalize(x)` and `layer.denormalize(y_hat, stats)` keep
+    nothing in the layer and are thread-safe.
 
     Mixed precision: the statistics and both transforms are computed in the layer's variable
     dtype (float32 under `mixed_bfloat16`/`mixed_float16`) from inputs that Keras does not cast
@@ -88,8 +95,9 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         inputs: `(B, T, num_features)` floating tensor: the series to normalise (T = L >= 1), or
             the normalised-space output to denormalise (any horizon T).
         mode: `"norm"` (default) or `"denorm"`.
-        stats: for `mode="denorm"`, the `(center, stdev)` of the matching norm call; None (the
-            seed form) uses the latest norm call in the same graph.
+        stats: for `mode="denorm"`, the `(center, stdev)` of the matching norm call (tensors,
+            arrays or nested lists of floats); None (the seed form) uses the latest norm call in
+            the same graph.
         return_stats: for `mode="norm"`, return `(y, stats)` instead of `y` and leave nothing
             for the seed form.
 
@@ -97,7 +105,8 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         `mode="norm"`: `y` `(B, L, num_features)` in the compute dtype, or `(y, stats)` with
         `return_stats=True`. `mode="denorm"`: `(B, T, num_features)` in the variable dtype.
 
-    Errors: bad constructor arguments raise ValueError at construction; a wrong rank or feature
+    Errors: bad constructor arguments raise ValueError at construction (TypeError for an `affine`,
+    `subtract_last` or `return_stats` that is not a bool); a wrong rank or feature
     count, an empty series, an unknown mode or malformed `stats` raise ValueError at build or
     call. A batch size of `stats` that differs from the inputs' raises InvalidArgumentError at
     run time when either is unknown while tracing, except inside an XLA-compiled function, where
@@ -124,8 +133,8 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         super().__init__(autocast=False, **kwargs)
         self.num_features = _checks.positive_int("num_features", num_features)
         self.eps = _checks.positive_float("eps", eps)
-        self.affine = bool(affine)
-        self.subtract_last = bool(subtract_last)
+        self.affine = _checks.boolean("affine", affine)
+        self.subtract_last = _checks.boolean("subtract_last", subtract_last)
         # Keras would otherwise cast the inputs and the stats to bfloat16 before `call`: with an
         # 8-bit mantissa, a series at 1000 +- 1 is rounded in steps of 4 before its mean is removed.
         self._last_norm_stats = _LastNormStats()
@@ -162,8 +171,32 @@ class ReversibleInstanceNorm(keras.layers.Layer):
                     f"{input_shape}; received shape {shape}."
                 )
 
+    def _stats_as_tensors(self, stats):
+        """`stats` with array-likes (nested lists, scalars) as tensors, checked to be floating."""
+        if not (isinstance(stats, (tuple, list)) and len(stats) == 2):
+            return stats  # `_check_stats` names the problem
+        converted = []
+        for name, value in zip(("center", "stdev"), stats):
+            if not hasattr(value, "shape"):
+                try:
+                    value = tf.convert_to_tensor(value)
+                except (TypeError, ValueError) as error:
+                    raise ValueError(
+                        f"{type(self).__name__}: `stats` {name} must be a (batch, 1, "
+                        f"{self.num_features}) array, as normalize() returns it; received "
+                        f"{value!r}."
+                    ) from error
+            if not _checks.is_floating(value.dtype):
+                raise TypeError(
+                    f"{type(self).__name__}: `stats` {name} must be floating, as normalize() "
+                    f"returns it; received dtype {getattr(value.dtype, 'name', value.dtype)}."
+                )
+            converted.append(value)
+        return tuple(converted)
+
     def _check_call(self, input_shape, mode, stats, return_stats):
         _checks.one_of("mode", mode, ("norm", "denorm"))
+        _checks.boolean("return_stats", return_stats)
         input_shape = self._check_shape("inputs", input_shape)
         if mode == "norm":
             if stats is not None:
@@ -222,8 +255,10 @@ class ReversibleInstanceNorm(keras.layers.Layer):
             raise TypeError(
                 f"{type(self).__name__} expects floating inputs; received dtype {inputs.dtype.name}."
             )
+        if mode == "denorm" and stats is not None:
+            stats = self._stats_as_tensors(stats)
         input_shape = self._check_call(inputs.shape, mode, stats, return_stats)
-        x = tf.cast(inputs, self.variable_dtype)
+        x = self._checked_features_at_run_time(tf.cast(inputs, self.variable_dtype))
         if mode == "norm":
             if input_shape[1] is None:
                 tf.debugging.assert_positive(
@@ -237,18 +272,43 @@ class ReversibleInstanceNorm(keras.layers.Layer):
             return y
         if stats is None:
             stats = self._last_norm_stats.recall(self.name)
-        elif input_shape[0] is None or stats[0].shape[0] is None:
-            with tf.control_dependencies(
-                [
-                    tf.debugging.assert_equal(
-                        tf.shape(stats[0])[0],
-                        tf.shape(x)[0],
-                        message=f"{type(self).__name__}: `stats` and inputs differ in batch size",
-                    )
-                ]
-            ):
-                x = tf.identity(x)
-        return self._denormalize(x, stats)
+            self._check_seed_stats(stats, input_shape)
+        return self._denormalize(self._same_batch_at_run_time(x, stats), stats)
+
+    def _check_seed_stats(self, stats, input_shape):
+        """The seed form undoes the last norm call on that batch: a batch of 1 would broadcast."""
+        batch = stats[0].shape[0]
+        if None not in (batch, input_shape[0]) and batch != input_shape[0]:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': mode='denorm' received inputs of shape "
+                f"{input_shape}, but the last mode='norm' call normalised a batch of {batch}: its "
+                f"statistics have shape {stats[0].shape}. Denormalise outputs of that same batch, "
+                f"or use `y, stats = layer.normalize(x)` and `layer.denormalize(y_hat, stats)`."
+            )
+
+    def _checked_features_at_run_time(self, x):
+        """`x`, checked at run time to have num_features features when that is unknown."""
+        if x.shape[2] is not None:
+            return x
+        check = tf.debugging.assert_equal(
+            tf.shape(x)[2],
+            self.num_features,
+            message=f"{type(self).__name__} was built with num_features={self.num_features}, but "
+            f"`inputs` has a different number of features",
+        )
+        return _checks.after_checks([check], x)
+
+    def _same_batch_at_run_time(self, x, stats):
+        """`x`, checked at run time to have the batch size of `stats` when either is unknown."""
+        if None not in (x.shape[0], stats[0].shape[0]):
+            return x
+        check = tf.debugging.assert_equal(
+            tf.shape(stats[0])[0],
+            tf.shape(x)[0],
+            message=f"{type(self).__name__}: the statistics (`stats`, or those of the last "
+            f"mode='norm' call) and the inputs differ in batch size",
+        )
+        return _checks.after_checks([check], x)
 
     def normalize(self, inputs):
         """Returns `(y, stats)`: the normalised inputs and their `(center, stdev)`."""

@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import tensorflow as tf
 
 from tf_tsembed import _checks, _precision
@@ -28,7 +27,8 @@ def _validated_ids(layer_name, inputs, fields):
             f"received dtype {dtype.name}."
         )
     if tf.executing_eagerly():
-        _check_ids_on_host(layer_name, inputs.numpy(), fields)
+        # Eight eager assert ops cost more than the whole embedding; one pass on the host does not.
+        _checks.ids_on_host(layer_name, inputs.numpy(), fields)
         return tf.cast(inputs, tf.int32)
     checks = []
     if dtype.is_floating:
@@ -44,24 +44,6 @@ def _validated_ids(layer_name, inputs, fields):
             tf.debugging.assert_less(values, tf.cast(size, dtype), message=message, summarize=3)
         )
     return _checks.after_checks(checks, tf.cast(inputs, tf.int32))
-
-
-def _check_ids_on_host(layer_name, values, fields):
-    """`_validated_ids`' checks in NumPy, for eager calls: eight eager assert ops cost more
-    than the whole embedding, one pass over the marks on the host almost nothing."""
-    if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
-        raise tf.errors.InvalidArgumentError(
-            None, None, f"{layer_name}: floating ids must hold whole numbers"
-        )
-    for name, column, size in fields:
-        column_values = values if column is None else values[..., column]
-        if column_values.size and (column_values.min() < 0 or column_values.max() >= size):
-            raise tf.errors.InvalidArgumentError(
-                None,
-                None,
-                f"{layer_name}: {name} must lie in [0, {size - 1}]; received values from "
-                f"{column_values.min()} to {column_values.max()}",
-            )
 
 
 def lookup_sum(ids, tables, dtype):
@@ -122,8 +104,9 @@ class FixedEmbedding(keras.layers.Layer):
     Returns:
         `inputs.shape + (d_model,)` tensor in the layer's compute dtype.
 
-    Errors: non-numeric or boolean ids raise TypeError. Ids outside [0, c_in) or non-integral
-    floats raise InvalidArgumentError at run time, eagerly or in a `tf.function`.
+    Errors: non-numeric or boolean ids raise TypeError. Ids outside [0, c_in) or floats that are
+    not whole numbers (NaN included, in any floating dtype: float16, bfloat16, float32, float64)
+    raise InvalidArgumentError at run time, eagerly or in a `tf.function`.
     Inside an enclosing XLA-compiled function (e.g. a model compiled with jit_compile=True)
     run-time asserts are dropped: a gather there clamps out-of-range ids to the nearest table
     row without an error (TF on GPU returns zero rows instead), and floating ids are truncated
@@ -200,7 +183,8 @@ class TemporalEmbedding(keras.layers.Layer):
     Errors: an unknown `freq` or `embed_type` raises ValueError at construction. A wrong rank or
     number of mark columns raises ValueError at build or call, naming freq and both widths.
     Non-numeric marks raise TypeError. Marks outside a field's table (e.g. month 13, hour 24) or
-    non-integral floats raise InvalidArgumentError at run time, naming the field and its range.
+    floats that are not whole numbers (NaN included, in any floating dtype) raise
+    InvalidArgumentError at run time, eagerly or in a `tf.function`, naming the field and range.
     Inside an enclosing XLA-compiled function (e.g. a model compiled with jit_compile=True)
     run-time asserts are dropped: a gather there clamps out-of-range ids to the nearest table
     row without an error (TF on GPU returns zero rows instead), and floating ids are truncated
@@ -322,9 +306,10 @@ class TimeFeatureEmbedding(keras.layers.Layer):
     Weights are `[kernel (num_features, d_model), bias (d_model,)]` (no bias when
     `use_bias=False`): a PyTorch `Linear` weight `(d_model, num_features)` loads transposed.
 
-    Errors: an unknown or yearly `freq` raises ValueError at construction. A wrong rank or
-    number of feature columns raises ValueError at build or call, naming freq and both widths.
-    Integer inputs raise TypeError: integer calendar marks belong to `TemporalEmbedding`.
+    Errors: an unknown or yearly `freq` raises ValueError at construction, a `use_bias` that is
+    not a bool TypeError. A wrong rank or number of feature columns raises ValueError at build
+    or call, naming freq and both widths. Integer inputs raise TypeError: integer calendar
+    marks belong to `TemporalEmbedding`.
 
     Example:
 
@@ -357,7 +342,7 @@ class TimeFeatureEmbedding(keras.layers.Layer):
                 f"(yearly) has none. Use embed_type='fixed' or 'learned' (one month mark) "
                 f"for yearly data."
             )
-        self.use_bias = bool(use_bias)
+        self.use_bias = _checks.boolean("use_bias", use_bias)
         bound = 1.0 / math.sqrt(self.num_features)
         if kernel_initializer is None:
             kernel_initializer = keras.initializers.RandomUniform(-bound, bound)

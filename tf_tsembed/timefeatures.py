@@ -10,6 +10,7 @@ and because this module must not need pandas at all.
 array([[ 1,  3,  6, 12,  3]], dtype=int32)
 """
 
+import collections.abc
 import re
 
 import numpy as np
@@ -153,6 +154,26 @@ def _drop_pandas_timezone(dates):
     return dates
 
 
+def _period_starts(dates):
+    # pandas periods (PeriodIndex, or a Series of them), found by duck typing as above: NumPy
+    # cannot convert Period objects, so each period is taken at its start time.
+    if not str(getattr(dates, "dtype", "")).startswith("period"):
+        return dates
+    return (dates.dt if hasattr(dates, "dt") else dates).to_timestamp()
+
+
+def _check_sequence(dates):
+    # np.asarray would make a 0-d object array of these, reported as a confusing shape ().
+    is_sequence = hasattr(dates, "__len__") and hasattr(dates, "__getitem__")
+    if is_sequence and not isinstance(dates, (str, bytes, collections.abc.Mapping)):
+        return
+    raise ValueError(
+        f"dates must be a 1-D sequence (list, tuple, NumPy array, pandas Index or Series) of "
+        f"{_ACCEPTED_DATES}; received a {type(dates).__name__}. Pass list(dates) for an "
+        f"iterator or set, [date] for a single date."
+    )
+
+
 def _wall_clock(value):
     if getattr(value, "tzinfo", None) is None:
         return value
@@ -173,7 +194,8 @@ def _unconvertible_dates_error(values, error):
 
 def _as_datetime64_seconds(dates):
     """1-D datetime64[s] array of ``dates``; aware values are taken at their wall-clock time."""
-    values = np.asarray(_drop_pandas_timezone(dates))
+    _check_sequence(dates)
+    values = np.asarray(_drop_pandas_timezone(_period_starts(dates)))
     if values.ndim != 1:
         raise ValueError(f"dates must be 1-D; got an array of shape {values.shape}")
     if values.size == 0:
@@ -231,8 +253,10 @@ def time_features(dates, freq: str = "h") -> np.ndarray:
     isoweek], "m"/"q" [month], "y" none. Each is ``(field - first) / span - 0.5`` with
     Monday = 0 and the ISO-8601 week, computed in float64 and then cast.
 
-    ``dates`` is 1-D: datetime64 values of any unit, date strings, ``datetime`` objects or
-    a pandas DatetimeIndex/Series. Timezone-aware datetimes and pandas values are read at
+    ``dates`` is a 1-D sequence: datetime64 values of any unit, date strings, ``datetime``
+    objects or a pandas DatetimeIndex/Series (a PeriodIndex or Series of periods is taken at
+    each period's start); anything else (a generator, a set, one date) raises ValueError.
+    Timezone-aware datetimes and pandas values are read at
     their wall-clock (local) time, not converted to UTC; a UTC offset inside a string is
     applied by NumPy, which converts to UTC and warns. Sub-second parts are floored away.
     NaT raises ValueError.

@@ -117,7 +117,8 @@ class TokenEmbedding(keras.layers.Layer):
     `use_bias=False`): a PyTorch `Conv1d` weight `(d_model, c_in, k)` loads after
     `.transpose(2, 1, 0)`.
 
-    Errors: a wrong rank or channel count raises ValueError at build or call; an empty sequence
+    Errors: a `use_bias` or `jit_compile` that is not a bool raises TypeError at construction.
+    A wrong rank or channel count raises ValueError at build or call; an empty sequence
     raises ValueError when L is static, and InvalidArgumentError at run time when it is not,
     except inside an enclosing XLA-compiled function, where run-time asserts are dropped.
 
@@ -149,8 +150,8 @@ class TokenEmbedding(keras.layers.Layer):
         self.c_in = _checks.positive_int("c_in", c_in)
         self.d_model = _checks.positive_int("d_model", d_model)
         self.kernel_size = _checks.positive_int("kernel_size", kernel_size, odd=True)
-        self.use_bias = bool(use_bias)
-        self.jit_compile = bool(jit_compile)
+        self.use_bias = _checks.boolean("use_bias", use_bias)
+        self.jit_compile = _checks.boolean("jit_compile", jit_compile)
         fan_in = self.kernel_size * self.c_in
         if kernel_initializer is None:
             kernel_initializer = keras.initializers.VarianceScaling(

@@ -106,3 +106,12 @@ def test_exported_saved_model_holds_only_the_rows_it_uses(tmp_path):
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(tmp_path) for f in files)
     # The 96 rows are 196,608 bytes; the whole table would be 10,240,000.
     assert size < 1_000_000, size
+
+
+def test_builds_its_table_once_when_called_eagerly():
+    layer = PositionalEmbedding(max_len=37, d_model=6)
+    layer(np.zeros((1, 5, 2), "float32"))
+    misses = positional_embedding.sinusoid_table.cache_info().misses
+    for batch in (1, 4, 1):
+        layer(np.zeros((batch, 5, 2), "float32"))
+    assert positional_embedding.sinusoid_table.cache_info().misses == misses

@@ -1,4 +1,4 @@
-"""The devices a benchmark runs on: CPU always, GPU when TF sees one, TPU when a cluster connects."""
+"""The devices a benchmark runs on: CPU always, GPU when TF sees one, TPU when one connects."""
 
 import dataclasses
 import glob

@@ -1,13 +1,8 @@
-"""Forward-pass benchmark of every public tf_tsembed layer (README.md, "Benchmarks").
+"""Forward-pass benchmark of every public tf_tsembed layer; README.md, "Benchmarks", says what
+is timed beside what (floor, baseline, references) and shows results.
 
     python -m benchmarks.forward                      # default set, under 2 minutes on 2 CPU cores
     python -m benchmarks.forward --layers=TokenEmbedding --reps=100 --json=out.json --plot=out.png
-
-Each layer, shape, dtype and jit mode, on every device found, is timed in interleaved rounds on the
-same data beside its floor (a jit-compiled fill of the output), its baseline (what a user would
-write without tf_tsembed, in the same mode) and its references (see `_cases`). TokenEmbedding,
-PositionalEmbedding and DataEmbedding get the four shapes of `--shapes`' help by default, the other
-layers Informer's; `--sweep` also fits TokenEmbedding's time (jit on, float32) against B and L.
 """
 
 import importlib.util
@@ -31,6 +26,9 @@ CORE_LAYERS = ("TokenEmbedding", "PositionalEmbedding", "DataEmbedding")
 SWEEP_FACTORS = (1, 2, 4, 8)
 HEADER = "layer|shape|dtype|jit|median ms|min-max ms|x floor|x baseline|baseline".split("|")
 HEADER.append("other references (median ms)")
+SWEEP_TITLE = (
+    "TokenEmbedding, jit on, float32: time = intercept + slope * size (linear fit of medians)"
+)
 
 flags.DEFINE_list("layers", None, f"Layers to time; default: all of {list(_cases.BUILDERS)}.")
 flags.DEFINE_list(
@@ -42,7 +40,7 @@ flags.DEFINE_list(
 flags.DEFINE_list("dtypes", ["float32", "bfloat16"], f"Compute dtypes, from {list(POLICIES)}.")
 flags.DEFINE_list("jit", list(MODES), "Modes: eager, function (jit off), xla (jit on).")
 flags.DEFINE_integer("reps", 15, "Timed rounds per case, after the warm-up.", lower_bound=1)
-flags.DEFINE_float("case_seconds", 2.0, "Fewer rounds (>= 5) past this; 0: none.", lower_bound=0)
+flags.DEFINE_float("case_seconds", 2.0, "Fewer rounds (>= 5) past this; 0: all.", lower_bound=0)
 flags.DEFINE_integer("warmup", 3, "Untimed calls per function before timing.", lower_bound=1)
 flags.DEFINE_enum("device", "auto", ["auto", "cpu", "gpu", "tpu"], "auto: every device found.")
 flags.DEFINE_bool("sweep", True, "Also fit TokenEmbedding's time against batch and length.")
@@ -66,13 +64,16 @@ def _check_flags():
     return layers, shapes, _report.parse_shape("sweep_shape", FLAGS.sweep_shape)
 
 
-def _ratios(r):
-    return [_report.ratio(r.median_ms, r.floor_ms), _report.ratio(r.median_ms, r.baseline_ms)]
-
-
 def _row(r):
-    others = "; ".join(f"{label} {ms:.2f}" for label, ms in r.references.items())
-    return [*r.cells(), *_ratios(r), r.baseline, others or "-"]
+    others = "; ".join(f"{label} {ms:.2f}" for label, ms in r.references.items()) or "-"
+    ratios = [_report.ratio(r.median_ms, r.floor_ms), _report.ratio(r.median_ms, r.baseline_ms)]
+    return [*r.cells(), *ratios, r.baseline, others]
+
+
+def _line_fit(sizes, times_ms):
+    """Least-squares `time = intercept + slope * size`: intercept, slope and R^2."""
+    slope, intercept = np.polyfit(sizes, times_ms, 1)
+    return intercept, slope, np.corrcoef(sizes, times_ms)[0, 1] ** 2
 
 
 def _sweep(device, base, timing):
@@ -85,11 +86,9 @@ def _sweep(device, base, timing):
             shape = base._replace(**{axis: size})
             points += time_case("TokenEmbedding", shape, "float32", device, ["xla"], timing, axis)
         records += points
-        medians, floors = [r.median_ms for r in points], [r.floor_ms for r in points]
-        slope, intercept = np.polyfit(sizes, medians, 1)
-        floor_slope = np.polyfit(sizes, floors, 1)[0]
-        r_squared, floor_r_squared = (np.corrcoef(sizes, y)[0, 1] ** 2 for y in (medians, floors))
-        per_unit = ", ".join(f"{ms / size:.4f}" for ms, size in zip(medians, sizes))
+        intercept, slope, r_squared = _line_fit(sizes, [r.median_ms for r in points])
+        _, floor_slope, floor_r_squared = _line_fit(sizes, [r.floor_ms for r in points])
+        per_unit = ", ".join(f"{r.median_ms / size:.4f}" for r, size in zip(points, sizes))
         lines.append(
             f"- {device.kind}, over {axis} {sizes}: {intercept:.3f} + {slope:.4f} ms per unit "
             f"(R^2 {r_squared:.3f}); floor slope {floor_slope:.4f} ms per unit "
@@ -114,17 +113,20 @@ def main(argv):
                     print(f"  timed {name} {shape} {dtype} on {device.kind}", file=sys.stderr)
         if FLAGS.sweep:
             points, lines = _sweep(device, sweep_shape, timing)
-            sweep_records, sweep_lines = sweep_records + points, sweep_lines + lines
+            sweep_records += points
+            sweep_lines += lines
     print("\n" + _report.markdown_table(HEADER, [_row(r) for r in records]))
     if sweep_lines:
-        print("\nTokenEmbedding, jit on, float32: time = intercept + slope * size", end="")
-        print(" (linear fit of medians)\n" + "\n".join(sweep_lines))
+        print(f"\n{SWEEP_TITLE}\n" + "\n".join(sweep_lines))
     if FLAGS.json:
         _report.write_json(FLAGS.json, [r.as_json() for r in records + sweep_records])
     if FLAGS.plot:
         labels = [f"{r.layer} {r.shape} {r.dtype} jit {JIT_LABELS[r.mode]}" for r in records]
-        ratios = list(zip(*map(_ratios, records))) or [[], []]
-        _report.plot_ratios(FLAGS.plot, labels, dict(zip(["x floor", "x baseline"], ratios)))
+        series = {
+            "x floor": [_report.ratio(r.median_ms, r.floor_ms) for r in records],
+            "x baseline": [_report.ratio(r.median_ms, r.baseline_ms) for r in records],
+        }
+        _report.plot_ratios(FLAGS.plot, labels, series)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,11 @@
 """The project's speed targets, measured and judged in one command (README.md, "Speed targets").
 
-    python -m benchmarks.targets                      # 3 runs of 60 rounds, ~3 minutes on 2 CPU cores
+    python -m benchmarks.targets                 # 3 runs of 60 rounds, ~3 minutes on 2 CPU cores
     python -m benchmarks.targets --runs=5 --json=targets.json
 
-Each run times the cases of `benchmarks.forward` that the targets read, side by side, and takes
-every ratio from medians of that run; the verdict is on the median over runs. "Reported" rows have
-no limit. The targets are set for the CPU; `--device` prints the same ratios on a GPU or TPU, "-"
-where the device lacks a mode.
+Each run times the cases the targets read side by side and takes every ratio from its medians; the
+verdict is on the median over runs. The targets are set for the CPU; `--device` prints the same
+ratios on a GPU or TPU, "-" where the device lacks a mode.
 """
 
 import dataclasses

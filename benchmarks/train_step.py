@@ -21,7 +21,6 @@ from benchmarks._measure import POLICIES, Record, Timing, time_side_by_side
 
 keras = tf.keras
 FLAGS = flags.FLAGS
-DTYPES = ("float32", "bfloat16")
 TRAIN_MODES = ("function", "xla")
 HEADER = "model|shape|dtype|jit|median ms|min-max ms|x baseline|baseline median ms".split("|")
 
@@ -32,7 +31,7 @@ flags.DEFINE_integer("d_model", 128, "Model width D.", lower_bound=2)
 flags.DEFINE_integer("heads", 4, "Attention heads; must divide d_model.", lower_bound=1)
 flags.DEFINE_integer("encoder_layers", 2, "Encoder blocks.", lower_bound=0)
 flags.DEFINE_float("dropout", 0.1, "Dropout rate, in both models.", lower_bound=0, upper_bound=0.9)
-flags.DEFINE_list("dtypes", list(DTYPES), f"Compute dtypes, from {list(DTYPES)}.")
+flags.DEFINE_list("dtypes", ["float32", "bfloat16"], f"Compute dtypes, from {list(POLICIES)}.")
 flags.DEFINE_list("jit", list(TRAIN_MODES), "Modes: function (tf.function, jit off), xla (jit on).")
 flags.DEFINE_integer("reps", 10, "Timed rounds, after the warm-up.", lower_bound=1)
 flags.DEFINE_integer("warmup", 2, "Untimed steps per model before timing.", lower_bound=1)
@@ -124,7 +123,7 @@ def main(argv):
     del argv
     if FLAGS.d_model % FLAGS.heads:
         raise app.UsageError(f"--heads={FLAGS.heads} must divide --d_model={FLAGS.d_model}.")
-    _report.check_choices("dtypes", FLAGS.dtypes, DTYPES)
+    _report.check_choices("dtypes", FLAGS.dtypes, POLICIES)
     _report.check_choices("jit", FLAGS.jit, TRAIN_MODES)
     shape = _cases.Shape(FLAGS.batch, FLAGS.length, FLAGS.channels, FLAGS.d_model)
     print(f"tf_tsembed {tf_tsembed.__version__} train-step benchmark on {_report.machine_line()}")

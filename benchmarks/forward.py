@@ -1,8 +1,12 @@
-"""Forward-pass benchmark of every public tf_tsembed layer; README.md, "Benchmarks", says what
-is timed beside what (floor, baseline, references) and shows results.
+"""Forward-pass benchmark of every public tf_tsembed layer.
 
     python -m benchmarks.forward                      # default set, under 2 minutes on 2 CPU cores
     python -m benchmarks.forward --layers=TokenEmbedding --reps=100 --json=out.json --plot=out.png
+
+Each layer, shape, dtype and jit mode (eager; tf.function with jit off; jit on), on every device
+found, is timed in interleaved rounds beside its floor (a jit-compiled fill of its output), its
+baseline (what a user would write without tf_tsembed, in the same mode) and references (README.md,
+"Benchmarks"). `--sweep` also fits TokenEmbedding's time (jit on, float32) against B and L.
 """
 
 import importlib.util

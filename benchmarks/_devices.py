@@ -1,4 +1,4 @@
-"""The devices a benchmark runs on: CPU always, GPU when TF sees one, TPU when a cluster connects."""
+"""The devices a benchmark runs on: CPU always, GPU when TF sees one, TPU when one connects."""
 
 import dataclasses
 import glob
@@ -10,6 +10,21 @@ import tensorflow as tf
 # How a function is run: called eagerly, traced into a graph (`tf.function`), or jit-compiled.
 MODES = ("eager", "function", "xla")
 JIT_LABELS = {"eager": "eager", "function": "off", "xla": "on"}
+# What TPUClusterResolver and the TPU system raise when no TPU answers.
+TPU_CONNECT_ERRORS = (ValueError, RuntimeError, tf.errors.OpError)
+
+
+def connect_tpu(name):
+    """Connects to the TPU `name` and returns a `tf.distribute.TPUStrategy` over it.
+
+    `name` is "local" on a TPU VM, else the TPU's name or grpc:// address (None: the
+    resolver's default, TPU_NAME). The resolver is `strategy.cluster_resolver`. Raises one of
+    `TPU_CONNECT_ERRORS` when no TPU answers.
+    """
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=name)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,7 +33,7 @@ class Device:
 
     kind: str
     tf_name: str
-    strategy: object = None
+    strategy: tf.distribute.Strategy | None = None
 
     @property
     def modes(self):
@@ -32,54 +47,31 @@ class Device:
     def compile(self, function, mode):
         """`function` as run in `mode`; on a TPU, every replica runs it under `strategy.run`."""
         if self.strategy is not None:
-            strategy = self.strategy
-            return tf.function(lambda *args: strategy.run(function, args=args))
-        if mode == "eager":
-            return function
-        return tf.function(function, jit_compile=mode == "xla")
+            return tf.function(lambda *args: self.strategy.run(function, args=args))
+        return function if mode == "eager" else tf.function(function, jit_compile=mode == "xla")
 
-    def sync(self, outputs):
-        """Waits for `outputs`: CPU ops have finished when they return, accelerators queue them."""
-        del outputs
+    def sync(self):
+        """Waits for queued work: CPU ops are done when they return, accelerators queue them."""
         if self.kind != "CPU":
             tf.test.experimental.sync_devices()
 
 
-def _tpu_strategy(required):
-    """TPUStrategy when a TPU cluster resolver connects, else None.
-
-    Without `required`, a connection is tried only where a TPU can be (TPU_NAME set, as on TPU
-    nodes and Colab, or a TPU VM's /dev/accel*): elsewhere the resolver would query the cloud
-    metadata server over the network and retry for minutes.
-    """
-    tpu_name = os.environ.get("TPU_NAME")
-    on_tpu_vm = bool(glob.glob("/dev/accel*"))
-    if not (required or tpu_name or on_tpu_vm):
-        return None
-    try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local" if on_tpu_vm else tpu_name)
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-    except (ValueError, RuntimeError, tf.errors.OpError) as error:
-        if required:
-            raise
-        print(f"No TPU: the cluster resolver did not connect ({error}).", file=sys.stderr)
-        return None
-    return tf.distribute.TPUStrategy(resolver)
-
-
 def find_devices(which):
     """The devices selected by `which`: "auto" (every device found), "cpu", "gpu" or "tpu"."""
-    devices = []
-    if which in ("auto", "cpu"):
-        devices.append(Device("CPU", "/device:CPU:0"))
+    devices = [Device("CPU", "/device:CPU:0")] if which in ("auto", "cpu") else []
     if which in ("auto", "gpu"):
         if tf.config.list_logical_devices("GPU"):
             devices.append(Device("GPU", "/device:GPU:0"))
         elif which == "gpu":
             raise ValueError("--device=gpu, but TensorFlow sees no GPU.")
-    if which in ("auto", "tpu"):
-        strategy = _tpu_strategy(required=which == "tpu")
-        if strategy is not None:
-            devices.append(Device("TPU", "TPU", strategy))
+    # "auto" tries a TPU only where one can be (TPU_NAME set, or a TPU VM's /dev/accel*): elsewhere
+    # the resolver queries the cloud metadata server over the network and retries for minutes.
+    name = "local" if glob.glob("/dev/accel*") else os.environ.get("TPU_NAME")
+    if which == "tpu" or (which == "auto" and name):
+        try:
+            devices.append(Device("TPU", "TPU", connect_tpu(name)))
+        except TPU_CONNECT_ERRORS as error:
+            if which == "tpu":
+                raise
+            print(f"No TPU: the cluster resolver did not connect ({error}).", file=sys.stderr)
     return devices

@@ -1,4 +1,4 @@
-"""What the benchmarks print and write: machine description, markdown table, JSON, plot."""
+"""What the benchmarks print and write: machine line, markdown table, JSON, plot, flag checks."""
 
 import json
 import os
@@ -7,69 +7,60 @@ import platform
 import tensorflow as tf
 from absl import app
 
+from benchmarks._cases import Shape
 
-def machine_info():
-    """CPU model, core count and library versions, for the heading of every report."""
+
+def machine_line():
+    """CPU model, core count, library versions and accelerators: the heading of every report."""
     cpu = platform.processor() or platform.machine()
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as cpuinfo:
-            models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        cpu = models[0] if models else cpu
+            models = [line.split(":", 1)[1] for line in cpuinfo if line.startswith("model name")]
+        cpu = models[0].strip() if models else cpu
     keras_version = getattr(tf.keras, "version", lambda: tf.keras.__version__)()
-    accelerators = [d.name for d in tf.config.list_logical_devices() if d.device_type != "CPU"]
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "tensorflow": tf.__version__,
-        "keras": keras_version,
-        "python": platform.python_version(),
-        "accelerators": accelerators,
-    }
-
-
-def machine_line(info):
-    accelerators = ", ".join(info["accelerators"]) or "none"
+    devices = tf.config.list_logical_devices()
+    accelerators = ", ".join(d.name for d in devices if d.device_type != "CPU") or "none"
     return (
-        f"{info['cpu']}, {info['cores']} cores; TensorFlow {info['tensorflow']}, Keras "
-        f"{info['keras']}, Python {info['python']}; accelerators: {accelerators}"
+        f"{cpu}, {os.cpu_count()} cores; TensorFlow {tf.__version__}, Keras {keras_version}, "
+        f"Python {platform.python_version()}; accelerators: {accelerators}"
     )
 
 
 def ratio(numerator, denominator):
     """`numerator / denominator`, or None when either is missing."""
-    if numerator is None or denominator is None:
-        return None
-    return numerator / denominator
+    return None if numerator is None or denominator is None else numerator / denominator
 
 
-def cell(value, digits=2):
+def cell(value):
     if value is None:
         return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def markdown_table(header, rows):
     """A markdown table; None cells print as '-' and floats with two decimals."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(map(cell, row)) + " |" for row in rows])
 
 
-def write_json(path, records):
+def write_json(path, rows):
     with open(path, "w") as output:
-        json.dump(records, output, indent=1)
+        json.dump(rows, output, indent=1)
 
 
-def check_plot_available(path):
-    """Fails before any timing when `--plot` is asked for without matplotlib."""
-    if path is None:
-        return
+def check_choices(flag, values, choices):
+    """Raises absl's UsageError naming `--flag` for the first of `values` not in `choices`."""
+    for value in values:
+        if value not in choices:
+            raise app.UsageError(f"--{flag}: {value!r} is not one of {list(choices)}.")
+
+
+def parse_shape(flag, text):
+    """`Shape.parse(text)`, a bad shape raised as absl's UsageError naming `--flag`."""
     try:
-        import matplotlib  # noqa: F401
-    except ImportError as error:
-        raise SystemExit(f"--plot={path} needs matplotlib (pip install 'tf_tsembed[bench]'): {error}")
+        return Shape.parse(text)
+    except ValueError as error:
+        raise app.UsageError(f"--{flag}: {error}") from None
 
 
 def plot_ratios(path, labels, series):
@@ -93,20 +84,3 @@ def plot_ratios(path, labels, series):
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
-
-
-def check_choices(flag, values, choices):
-    """Raises absl's UsageError naming `--flag` for the first of `values` not in `choices`."""
-    for value in values:
-        if value not in choices:
-            raise app.UsageError(f"--{flag}: {value!r} is not one of {list(choices)}.")
-
-
-def timing_cells(record, jit_labels):
-    """The cells every results table shows for a record: jit mode (and device off CPU), median, range."""
-    device = "" if record["device"] == "CPU" else f" ({record['device']})"
-    return [
-        jit_labels[record["mode"]] + device,
-        record["median_ms"],
-        f"{record['min_ms']:.2f}-{record['max_ms']:.2f}",
-    ]

@@ -1,5 +1,7 @@
 """DataEmbedding, DataEmbeddingWithoutPosition and DataEmbeddingInverted against float64 NumPy."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,7 +9,7 @@ import tensorflow as tf
 import layer_harness
 import reference
 import roundtrip
-from tf_tsembed import DataEmbedding, DataEmbeddingInverted, DataEmbeddingWithoutPosition
+from tf_tsembed import DataEmbedding, DataEmbeddingInverted, DataEmbeddingWithoutPosition, TokenEmbedding
 
 keras = tf.keras
 C_IN, D_MODEL, LENGTH = 3, 7, 10
@@ -353,3 +355,36 @@ def test_export_reloads_in_fresh_process_with_dynamic_length(tmp_path):
     inputs = [_x(length=7), _x_mark("learned", "h", length=7), _x_mark("timeF", "h", length=7)]
     model = _functional_model(length=None)
     roundtrip.assert_export_roundtrip_in_fresh_process(model, inputs, tmp_path)
+
+
+_HLO_INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%\S+ = \w+\[([\d,]*)\]\S* (\S+?)\(", re.MULTILINE)
+
+
+def _full_size_ops(hlo, size):
+    """Opcodes of the ENTRY instructions whose output has `size` elements (bitcasts aside): the
+    buffers a compiled call writes at full size."""
+    entry = hlo[hlo.index("\nENTRY") :]
+    found = []
+    for dims, opcode in _HLO_INSTRUCTION.findall(entry):
+        if opcode not in ("bitcast", "parameter") and int(np.prod([int(d) for d in dims.split(",") if d])) == size:
+            found.append(opcode)
+    return found
+
+
+@pytest.mark.parametrize("convention", ["tslib", "informer"])
+def test_compiled_data_embedding_writes_the_output_once_after_the_matmul(convention):
+    """The speed claims' structure under XLA: TokenEmbedding's matmul writes its output directly
+    (the bias folded in), and DataEmbedding adds the calendar and position terms in ONE fused
+    pass, with no full-size intermediate per term."""
+    batch, length, d_model = 4, 24, 64
+    x = tf.zeros((batch, length, 3))
+    marks = tf.ones((batch, length, 4))
+    data = DataEmbedding(3, d_model, embed_type="fixed", freq="h", dropout=0.0, convention=convention)
+    token = TokenEmbedding(3, d_model, use_bias=convention == "informer")
+    size = batch * length * d_model
+    data_hlo = tf.function(lambda x, m: data(x, m), jit_compile=True).experimental_get_compiler_ir(x, marks)(
+        stage="optimized_hlo"
+    )
+    token_hlo = tf.function(token, jit_compile=True).experimental_get_compiler_ir(x)(stage="optimized_hlo")
+    assert _full_size_ops(token_hlo, size) == ["dot"]
+    assert _full_size_ops(data_hlo, size) == ["dot", "fusion"]

@@ -145,3 +145,12 @@ def test_exported_saved_model_with_free_length_holds_no_max_len_table(tmp_path):
     reloaded = tf.saved_model.load(str(tmp_path))
     out = reloaded.serve(tf.zeros((1, 2500, 7)))
     np.testing.assert_allclose(out[0], reference.sinusoid(2500, 64), rtol=0, atol=1e-6)
+
+
+def test_builds_its_rows_once_when_called_eagerly():
+    layer = PositionalEmbedding(max_len=37, d_model=6)
+    layer(np.zeros((1, 5, 2), "float32"))
+    misses = _sinusoid._host_rows.cache_info().misses
+    for batch in (1, 4, 1):
+        layer(np.zeros((batch, 5, 2), "float32"))
+    assert _sinusoid._host_rows.cache_info().misses == misses

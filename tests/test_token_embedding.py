@@ -1,6 +1,7 @@
 """TokenEmbedding against the circular-convolution formula of SPEC.md."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ import tensorflow as tf
 import reference
 import layer_harness
 import roundtrip
-from tf_tsembed import TokenEmbedding
+from tf_tsembed import PositionalEmbedding, TokenEmbedding, _compile, _precision, token_embedding
 
 keras = tf.keras
 
@@ -210,3 +211,178 @@ def test_empty_dynamic_length_fails_at_run_time():
 def test_integer_inputs_raise_type_error():
     with pytest.raises(TypeError, match="floating inputs; received dtype int32"):
         TokenEmbedding(3, 4)(np.zeros((1, 5, 3), "int32"))
+
+
+def _token_layer(c_in, d_model, kernel_size=3):
+    layer = TokenEmbedding(c_in, d_model, kernel_size=kernel_size)
+    layer.build((None, None, c_in))
+    return layer
+
+
+def test_does_not_retrace_eagerly():
+    layer = _token_layer(2, 4)
+    cache = token_embedding.compiled_circular_conv1d.eager_functions
+    layer(np.zeros((3, 5, 2), "float32"))
+    functions = set(map(id, cache.values()))
+    for _ in range(3):
+        layer(np.ones((3, 5, 2), "float32"))
+    assert set(map(id, cache.values())) == functions
+    layer(np.ones((3, 6, 2), "float32"))
+    layer(np.ones((3, 5, 2), "float32"))
+    assert len(set(map(id, cache.values())) - functions) == 1
+
+
+def test_eager_compiled_functions_are_bounded_least_recently_used_first():
+    layer = _token_layer(2, 4)
+    cache = token_embedding.compiled_circular_conv1d.eager_functions
+    lengths = range(1, _compile.EAGER_CACHE_SIZE + 9)
+    for length in lengths:
+        layer(np.ones((1, length, 2), "float32"))
+    assert len(cache) == _compile.EAGER_CACHE_SIZE
+    shapes = [key[0][0] for key in cache]
+    assert shapes[-1] == (1, lengths[-1], 2) and (1, 1, 2) not in shapes
+    x = _random((1, 1, 2))
+    expected = reference.circular_conv1d(x, *layer.get_weights())
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_does_not_retrace_in_tf_function_beside_positional_embedding(jit_compile):
+    token = _token_layer(2, 4)
+    position = PositionalEmbedding(max_len=16, d_model=4)
+    traces = []
+
+    @tf.function(jit_compile=jit_compile)
+    def embed(x):
+        traces.append(x.shape)
+        return token(x) + position(x)
+
+    inner = token_embedding.compiled_circular_conv1d.in_graphs
+    embed(tf.zeros((3, 5, 2)))
+    inner_traces = inner.experimental_get_tracing_count()
+    for value in (1.0, 2.0, 3.0):
+        embed(tf.fill((3, 5, 2), value))
+    assert len(traces) == 1
+    assert inner.experimental_get_tracing_count() == inner_traces
+
+
+_RECOMPILE_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    import tensorflow as tf
+    from tf_tsembed import TokenEmbedding
+
+    layer = TokenEmbedding(3, 4)
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32"))
+    layer(x)
+    optimizer = tf.keras.optimizers.SGD(0.1)
+    optimizer.build(layer.trainable_variables)
+
+    @tf.function(jit_compile=True)
+    def train_step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(layer(x) ** 2)
+        gradients = tape.gradient(loss, layer.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, layer.trainable_variables))
+        return loss
+
+    for _ in range(4):
+        train_step(x).numpy()
+    """
+)
+
+
+@pytest.mark.slow
+def test_jit_compiled_train_step_compiles_once(tmp_path):
+    """XLA writes one module per compilation: updated weights must not trigger a new one.
+
+    A compiled function nested inside the jit-compiled step made XLA take the weights as
+    compile-time constants and recompile the step after every update.
+    """
+    dump_dir = tmp_path / "dump"
+    env = dict(os.environ, XLA_FLAGS=f"--xla_dump_to={dump_dir}", TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", _RECOMPILE_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    modules = [n for n in os.listdir(dump_dir) if "train_step" in n and n.endswith("before_optimizations.txt")]
+    assert len(modules) == 1, modules
+
+
+# (batch, length, c_in, kernel_size): c_in * kernel_size on both sides of the CPU threshold between
+# the stacked matmul and the wrapped convolution, with L = 1 and L < kernel_size.
+FORMULATION_SHAPES = [(2, 1, 50, 3), (2, 2, 50, 5), (3, 9, 60, 3), (2, 9, 4, 3), (2, 2, 4, 5)]
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("jit_compile", [True, False])
+@pytest.mark.parametrize("batch,length,c_in,kernel_size", FORMULATION_SHAPES)
+def test_both_formulations_match_reference(batch, length, c_in, kernel_size, jit_compile, use_bias):
+    assert token_embedding._CPU_MATMUL_MAX_CONTRACTION < 50 * 3 and 4 * 5 < token_embedding._CPU_MATMUL_MAX_CONTRACTION
+    layer = TokenEmbedding(c_in, 6, kernel_size=kernel_size, use_bias=use_bias, jit_compile=jit_compile)
+    x = np.random.default_rng(length).normal(size=(batch, length, c_in)).astype("float32")
+    out = layer(x)
+    np.testing.assert_allclose(out, reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("c_in", [4, 50])
+def test_both_formulations_take_a_dynamic_length(c_in):
+    layer = _token_layer(c_in, 5)
+    embed = tf.function(layer, input_signature=[tf.TensorSpec((None, None, c_in), tf.float32)])
+    for length in (1, 7):
+        x = np.random.default_rng(length).normal(size=(2, length, c_in)).astype("float32")
+        np.testing.assert_allclose(embed(x), reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+@pytest.mark.parametrize("c_in", [4, 50])
+def test_mixed_bfloat16_on_cpu_is_the_float32_output_rounded_once(c_in, jit_compile):
+    """The documented CPU contract, which also keeps float32 -> bfloat16 conversions out of the
+    stacking gather: weights rounded to bfloat16, float32 math on the unrounded inputs, one
+    rounding at the end."""
+    x = np.random.default_rng(c_in).normal(size=(2, 9, c_in)).astype("float32")
+    reduced = TokenEmbedding(c_in, 8, jit_compile=jit_compile, dtype="mixed_bfloat16")
+    reduced(x)
+    layer = TokenEmbedding(c_in, 8, jit_compile=jit_compile)
+    layer(x)
+    layer.set_weights([tf.cast(tf.cast(w, tf.bfloat16), tf.float32) for w in reduced.get_weights()])
+    expected = tf.cast(layer(x), tf.bfloat16).numpy()
+    for call in (reduced, tf.function(reduced), tf.function(reduced, jit_compile=True)):
+        np.testing.assert_array_equal(call(x).numpy(), expected)
+
+
+def test_precision_follows_the_device_the_op_runs_on(monkeypatch):
+    """A layer pinned to the CPU of a GPU host computes as on CPU; unplaced ops follow the host."""
+    fake_gpu_host = lambda kind=None: ["fake"] if kind == "GPU" else []  # noqa: E731
+    monkeypatch.setattr(tf.config, "list_logical_devices", fake_gpu_host)
+    with tf.Graph().as_default():
+        unplaced = tf.constant(1.0)
+        with tf.device("/device:CPU:0"):
+            on_cpu = tf.constant(1.0)
+        with tf.device("/device:GPU:0"):
+            on_gpu = tf.constant(1.0)
+    assert _precision.math_dtype("bfloat16", on_cpu) == tf.float32
+    assert _precision.math_dtype("bfloat16", on_gpu) == tf.bfloat16
+    assert _precision.math_dtype("bfloat16", unplaced) == tf.bfloat16
+    assert _precision.math_dtype("float32", on_gpu) == tf.float32
+
+
+def test_mixed_bfloat16_on_accelerators_feeds_the_matrix_unit_bfloat16(monkeypatch):
+    """GPU and TPU keep 16-bit operands: the dot XLA receives takes and gives bfloat16."""
+    monkeypatch.setattr(_precision, "on_accelerator", lambda tensor: True)
+    assert _precision.math_dtype("bfloat16", tf.zeros(())) == tf.bfloat16
+    layer = TokenEmbedding(4, 8, dtype="mixed_bfloat16")
+    x = tf.zeros((2, 9, 4))
+    hlo = tf.function(layer, jit_compile=True).experimental_get_compiler_ir(x)(stage="hlo")
+    dots = re.findall(r"= (\w+)\[[\d,]*\]\S* dot\(", hlo)
+    assert dots == ["bf16"], dots
+
+
+@pytest.mark.parametrize("c_in", [4, 50])
+def test_compiled_hlo_has_no_host_ops(c_in):
+    """What XLA receives on any device: no host transfers or custom calls, only standard ops."""
+    kernel = tf.zeros((3, c_in, 8))
+    hlo = token_embedding.compiled_circular_conv1d.in_graphs.experimental_get_compiler_ir(
+        tf.zeros((2, 9, c_in)), kernel, tf.zeros((8,)), None
+    )(stage="hlo")
+    assert ("dot(" in hlo) == (c_in == 4) and ("convolution(" in hlo) == (c_in == 50)
+    for op in ("custom-call", "send(", "recv(", "outfeed", "infeed", "host"):
+        assert op not in hlo.lower(), op

@@ -104,6 +104,14 @@ def floating(layer_name, argument, tensor, hint=""):
     return tensor
 
 
+def numeric(layer_name, what, tensor):
+    """Raises TypeError unless `tensor` holds integers or floats (not bools, strings, ...)."""
+    dtype = tensor.dtype
+    if dtype == tf.bool or not (dtype.is_integer or dtype.is_floating):
+        raise TypeError(f"{layer_name} expects {what}; received dtype {dtype.name}.")
+    return tensor
+
+
 def is_floating(dtype):
     """Whether `dtype` (NumPy, TF or a name) is a floating type: float16, bfloat16, float32 or
     float64. NumPy's `dtype.kind == "f"` misses bfloat16, whose NumPy kind is 'V'."""

@@ -395,11 +395,7 @@ class DataEmbeddingInverted(keras.layers.Layer):
         dtype = self.compute_dtype
         tokens = tf.transpose(tf.cast(x, dtype), (0, 2, 1))
         if x_mark is not None:
-            x_mark = tf.convert_to_tensor(x_mark)
-            if x_mark.dtype == tf.bool or not (x_mark.dtype.is_integer or x_mark.dtype.is_floating):
-                raise TypeError(
-                    f"{name} expects numeric `x_mark`; received dtype {x_mark.dtype.name}."
-                )
+            x_mark = _checks.numeric(name, "numeric `x_mark`", tf.convert_to_tensor(x_mark))
             x_mark = _paired_marks(name, x, x_mark)
             tokens = tf.concat([tokens, tf.transpose(tf.cast(x_mark, dtype), (0, 2, 1))], axis=1)
         return self.dropout_layer(self.value_embedding(tokens), training=training)

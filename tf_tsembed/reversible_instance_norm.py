@@ -142,12 +142,7 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         self.affine_bias = None
 
     def _check_shape(self, name, shape):
-        shape = tf.TensorShape(shape)
-        if shape.rank != 3:
-            raise ValueError(
-                f"{type(self).__name__} expects `{name}` of rank 3 (batch, time, num_features); "
-                f"received shape {shape}."
-            )
+        shape = _checks.rank(type(self).__name__, f"`{name}`", shape, "batch, time, num_features")
         if shape[2] is not None and shape[2] != self.num_features:
             raise ValueError(
                 f"{type(self).__name__} was built with num_features={self.num_features}, but "
@@ -250,11 +245,7 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         return y * stdev + center
 
     def call(self, inputs, mode="norm", stats=None, return_stats=False):
-        inputs = tf.convert_to_tensor(inputs)
-        if not inputs.dtype.is_floating:
-            raise TypeError(
-                f"{type(self).__name__} expects floating inputs; received dtype {inputs.dtype.name}."
-            )
+        inputs = _checks.floating(type(self).__name__, "inputs", tf.convert_to_tensor(inputs))
         if mode == "denorm" and stats is not None:
             stats = self._stats_as_tensors(stats)
         input_shape = self._check_call(inputs.shape, mode, stats, return_stats)

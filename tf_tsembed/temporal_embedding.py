@@ -19,13 +19,9 @@ def _validated_ids(layer_name, inputs, fields):
     numbers, because the reference data loaders hand marks over as floats. The checks run on
     the original dtype, before the cast, so that large values cannot wrap into range.
     """
-    inputs = tf.convert_to_tensor(inputs)
+    what = "integer ids (or floats holding whole numbers)"
+    inputs = _checks.numeric(layer_name, what, tf.convert_to_tensor(inputs))
     dtype = inputs.dtype
-    if dtype == tf.bool or not (dtype.is_integer or dtype.is_floating):
-        raise TypeError(
-            f"{layer_name} expects integer ids (or floats holding whole numbers); "
-            f"received dtype {dtype.name}."
-        )
     if tf.executing_eagerly():
         # Eight eager assert ops cost more than the whole embedding; one pass on the host does not.
         _checks.ids_on_host(layer_name, inputs.numpy(), fields)

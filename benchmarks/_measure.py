@@ -118,7 +118,7 @@ def time_case(name, shape, dtype, device, modes, timing, sweep=None, only_refere
         records = []
         for mode in modes:
             layer = device.compile(case.forward, mode)
-            functions = {"layer": lambda: layer(*case.inputs), "floor": lambda: fill(zero)}
+            functions = {"layer": lambda f=layer: f(*case.inputs), "floor": lambda: fill(zero)}
             for label, reference in references.items():
                 if mode in reference.modes:
                     compiled = device.compile(reference.function, mode)

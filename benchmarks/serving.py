@@ -40,7 +40,9 @@ flags.DEFINE_boolean("pad", False, "Internal: pad batches up to --pad_to sizes."
 def _export(path, jit_compile):
     x = keras.Input((LENGTH, CHANNELS), name="x")
     marks = keras.Input((LENGTH, 4), dtype="int32", name="x_mark")
-    embedded = tf_tsembed.DataEmbedding(CHANNELS, D_MODEL, dropout=0.0, jit_compile=jit_compile)(x, marks)
+    embedded = tf_tsembed.DataEmbedding(CHANNELS, D_MODEL, dropout=0.0, jit_compile=jit_compile)(
+        x, marks
+    )
     outputs = keras.layers.Dense(HORIZON)(keras.layers.GlobalAveragePooling1D()(embedded))
     keras.Model([x, marks], outputs).export(path, verbose=False)
 
@@ -75,7 +77,13 @@ def _serve(path, batch_sizes, pad_to):
 
 
 def _row(label, path, pad):
-    args = [sys.executable, "-m", "benchmarks.serving", f"--serve={path}", f"--batch_sizes={FLAGS.batch_sizes}"]
+    args = [
+        sys.executable,
+        "-m",
+        "benchmarks.serving",
+        f"--serve={path}",
+        f"--batch_sizes={FLAGS.batch_sizes}",
+    ]
     args += [f"--pad_to={','.join(FLAGS.pad_to)}", "--pad" if pad else "--nopad"]
     result = subprocess.run(args, capture_output=True, text=True, check=True)
     return {"model": label, **json.loads(result.stdout.strip().splitlines()[-1])}
@@ -96,8 +104,14 @@ def main(argv):
             _row(f"jit_compile=True, padded to {pad_to}", jit_on, pad=True),
             _row("jit_compile=False", jit_off, pad=False),
         ]
-    print(f"Serving batch sizes 1..{FLAGS.batch_sizes}, DataEmbedding({CHANNELS} -> {D_MODEL}), L={LENGTH}:\n")
-    print("| model | first pass, all sizes (s) | first call median (ms) | warm call median (ms) | memory growth (MB) |")
+    print(
+        f"Serving batch sizes 1..{FLAGS.batch_sizes}, "
+        f"DataEmbedding({CHANNELS} -> {D_MODEL}), L={LENGTH}:\n"
+    )
+    print(
+        "| model | first pass, all sizes (s) | first call median (ms) "
+        "| warm call median (ms) | memory growth (MB) |"
+    )
     print("|---|---|---|---|---|")
     for row in rows:
         print(

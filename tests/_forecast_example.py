@@ -1,10 +1,12 @@
-"""`examples/forecast.py` imported as a module, once per process (it defines absl flags on import)."""
+"""`examples/forecast.py` imported as a module, once per process (it defines absl flags)."""
 
 import importlib.util
 import os
 import sys
 
-PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "forecast.py")
+PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "forecast.py"
+)
 _NAME = "forecast_example"
 
 

@@ -11,7 +11,7 @@ NUM_MARKS = 4  # freq "h": month, day, weekday, hour
 
 
 def default_layers_model(c_in, length, d_model, outputs, **data_embedding_kwargs):
-    """`(values (B, length, c_in) float32, marks (B, length, 4) int32) -> (B, outputs)`, batch size free."""
+    """`(values (B, length, c_in) float32, marks (B, length, 4) int32) -> (B, outputs)`, B free."""
     values = keras.Input((length, c_in), name="values")
     marks = keras.Input((length, NUM_MARKS), dtype="int32", name="marks")
     x = DataEmbedding(c_in, d_model, **data_embedding_kwargs)(values, marks)

@@ -7,11 +7,11 @@ and after to the .npz file named by argv[1].
 
 import sys
 
+import _forecast_example
+import _models
 import numpy as np
 import tensorflow as tf
 
-import _forecast_example
-import _models
 from tf_tsembed.timefeatures import time_marks
 
 keras = tf.keras
@@ -28,8 +28,14 @@ def main(output_path):
     series = (values - values.mean(axis=0)) / values.std(axis=0)
     global_batch = BATCH_PER_WORKER * strategy.num_replicas_in_sync
     starts = np.arange(STEPS * global_batch)
-    window = dict(series=series, marks=time_marks(dates, "h"), target_index=names.index("OT"), seq_len=SEQ_LEN,
-                  pred_len=PRED_LEN, global_batch=global_batch)
+    window = dict(
+        series=series,
+        marks=time_marks(dates, "h"),
+        target_index=names.index("OT"),
+        seq_len=SEQ_LEN,
+        pred_len=PRED_LEN,
+        global_batch=global_batch,
+    )
     train_data = example.make_dataset(starts=starts, shuffle_seed=task, **window)
     val_data = example.make_dataset(starts=starts[:global_batch], **window)
     with strategy.scope():

@@ -5,9 +5,8 @@ formula against the NumPy reference, its errors) stays in that file.
 """
 
 import numpy as np
-import tensorflow as tf
-
 import roundtrip
+import tensorflow as tf
 
 keras = tf.keras
 

@@ -1,4 +1,4 @@
-"""Round trips every layer must survive: config, `.keras` file, SavedModel reloaded in a fresh process."""
+"""Round trips every layer must survive: config, `.keras` file, SavedModel in a fresh process."""
 
 import json
 import os
@@ -72,4 +72,3 @@ def assert_export_roundtrip_in_fresh_process(model, inputs, tmp_path):
     for want, got in zip(expected, actual):
         np.testing.assert_array_equal(got, np.asarray(want))
     return export_dir
-

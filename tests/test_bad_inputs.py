@@ -1,4 +1,4 @@
-"""Every row of the README's bad-input table, run: exception type, stage and message excerpt must match.
+"""Every row of the README's bad-input table, run: exception type, stage and excerpt must match.
 
 Each case below is registered under the row's first column and marks the stage it is in with
 `at(...)` before each step, so that the stage that raised is checked as well. Cases whose row
@@ -9,9 +9,9 @@ import pathlib
 
 import numpy as np
 import pytest
+import reference
 import tensorflow as tf
 
-import reference
 from tf_tsembed import (
     DataEmbedding,
     PositionalEmbedding,
@@ -56,7 +56,9 @@ def case(name):
 
 
 def _traced(layer, spec, jit_compile=False):
-    return tf.function(layer, input_signature=[spec], jit_compile=jit_compile).get_concrete_function()
+    return tf.function(
+        layer, input_signature=[spec], jit_compile=jit_compile
+    ).get_concrete_function()
 
 
 def _x(shape, dtype="float32"):
@@ -454,7 +456,7 @@ def temporal_month_13_xla(at):
 
 
 def _token_with(value, length, kernel_size, jit_compile):
-    """`(output, float64 reference)` for a sequence with `value` at step length // 2, channel 1, sample 1."""
+    """`(output, float64 reference)` for a series with `value` at step L // 2, channel 1, row 1."""
     layer = TokenEmbedding(2, 4, kernel_size=kernel_size, jit_compile=jit_compile)
     x = _x((2, length, 2))
     x[1, length // 2, 1] = value
@@ -556,7 +558,9 @@ def token_inf(at):
             got, expected = _token_with(np.inf, length, kernel_size, jit_compile)
             finite = np.isfinite(expected)
             assert not finite.all()
-            np.testing.assert_array_equal(got[~finite], expected[~finite])  # same Infs, signs and NaNs
+            np.testing.assert_array_equal(
+                got[~finite], expected[~finite]
+            )  # same Infs, signs and NaNs
             np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-5, atol=1e-6)
 
 

@@ -27,8 +27,15 @@ def test_forward_cli_writes_table_and_json_with_required_keys(tmp_path):
     path = tmp_path / "forward.json"
     result = _run(
         [
-            "-m", "benchmarks.forward", "--layers=TokenEmbedding,PositionalEmbedding", "--shapes=2x5x3:4",
-            "--dtypes=float32,bfloat16", "--reps=2", "--warmup=1", "--sweep_shape=1x3x2:4", f"--json={path}",
+            "-m",
+            "benchmarks.forward",
+            "--layers=TokenEmbedding,PositionalEmbedding",
+            "--shapes=2x5x3:4",
+            "--dtypes=float32,bfloat16",
+            "--reps=2",
+            "--warmup=1",
+            "--sweep_shape=1x3x2:4",
+            f"--json={path}",
         ]
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -47,7 +54,12 @@ def test_forward_cli_writes_table_and_json_with_required_keys(tmp_path):
     token_eager = [r for r in main if r["layer"] == "TokenEmbedding" and r["mode"] == "eager"]
     assert all("plain TF pad+conv, no XLA" in r["references"] for r in token_eager)
     assert {r["jit"] for r in main} == {True, False}
-    assert {tuple(r["shape"]) for r in records if r["sweep"] == "batch"} == {(1, 3, 2, 4), (2, 3, 2, 4), (4, 3, 2, 4), (8, 3, 2, 4)}
+    assert {tuple(r["shape"]) for r in records if r["sweep"] == "batch"} == {
+        (1, 3, 2, 4),
+        (2, 3, 2, 4),
+        (4, 3, 2, 4),
+        (8, 3, 2, 4),
+    }
 
 
 @pytest.mark.slow
@@ -55,8 +67,18 @@ def test_train_step_cli_writes_json(tmp_path):
     path = tmp_path / "train.json"
     result = _run(
         [
-            "-m", "benchmarks.train_step", "--batch=2", "--length=8", "--channels=3", "--d_model=8",
-            "--heads=2", "--encoder_layers=1", "--dtypes=float32", "--reps=1", "--warmup=1", f"--json={path}",
+            "-m",
+            "benchmarks.train_step",
+            "--batch=2",
+            "--length=8",
+            "--channels=3",
+            "--d_model=8",
+            "--heads=2",
+            "--encoder_layers=1",
+            "--dtypes=float32",
+            "--reps=1",
+            "--warmup=1",
+            f"--json={path}",
         ]
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -72,8 +94,14 @@ def test_targets_cli_reports_every_target_per_run(tmp_path):
     path = tmp_path / "targets.json"
     result = _run(
         [
-            "-m", "benchmarks.targets", "--runs=2", "--reps=1", "--warmup=1", "--shape=2x5x3:4",
-            "--position_batch=3", f"--json={path}",
+            "-m",
+            "benchmarks.targets",
+            "--runs=2",
+            "--reps=1",
+            "--warmup=1",
+            "--shape=2x5x3:4",
+            "--position_batch=3",
+            f"--json={path}",
         ]
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -88,7 +116,9 @@ def test_targets_cli_reports_every_target_per_run(tmp_path):
         if row["limit"] is None:
             assert row["met"] is None
         else:
-            expected = row["median"] >= row["limit"] if row["at_least"] else row["median"] <= row["limit"]
+            expected = (
+                row["median"] >= row["limit"] if row["at_least"] else row["median"] <= row["limit"]
+            )
             assert row["met"] == expected, row
 
 
@@ -96,7 +126,9 @@ def test_targets_cli_reports_every_target_per_run(tmp_path):
 def test_forward_cli_rejects_bad_shapes_naming_the_flag():
     result = _run(["-m", "benchmarks.forward", "--shapes=32x96x7"])
     assert result.returncode != 0
-    assert "--shapes" in result.stderr and "'32x96x7'" in result.stderr and "BxLxC:D" in result.stderr
+    assert (
+        "--shapes" in result.stderr and "'32x96x7'" in result.stderr and "BxLxC:D" in result.stderr
+    )
 
 
 @pytest.mark.parametrize("user_level,expected", [(None, "3"), ("1", "1")])

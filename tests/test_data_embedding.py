@@ -2,14 +2,19 @@
 
 import re
 
+import layer_harness
 import numpy as np
 import pytest
-import tensorflow as tf
-
-import layer_harness
 import reference
 import roundtrip
-from tf_tsembed import DataEmbedding, DataEmbeddingInverted, DataEmbeddingWithoutPosition, TokenEmbedding
+import tensorflow as tf
+
+from tf_tsembed import (
+    DataEmbedding,
+    DataEmbeddingInverted,
+    DataEmbeddingWithoutPosition,
+    TokenEmbedding,
+)
 
 keras = tf.keras
 C_IN, D_MODEL, LENGTH = 3, 7, 10
@@ -28,7 +33,9 @@ def _x_mark(embed_type, freq, batch=2, length=LENGTH, seed=1):
     rng = np.random.default_rng(seed)
     if embed_type == "timeF":
         return rng.uniform(-0.5, 0.5, size=(batch, length, FEATURES[freq])).astype("float32")
-    columns = [rng.integers(low, high, size=(batch, length)) for low, high in MARK_VALUES[: MARKS[freq]]]
+    columns = [
+        rng.integers(low, high, size=(batch, length)) for low, high in MARK_VALUES[: MARKS[freq]]
+    ]
     return np.stack(columns, axis=-1).astype("int32")
 
 
@@ -40,7 +47,9 @@ def _temporal_reference(layer, x_mark):
         out = np.asarray(x_mark, np.float64) @ weights[0]
         return out + weights[1] if len(weights) == 2 else out
     if layer.embed_type == "fixed":
-        tables = [reference.sinusoid(size, layer.d_model) for size in TABLE_SIZES[: x_mark.shape[-1]]]
+        tables = [
+            reference.sinusoid(size, layer.d_model) for size in TABLE_SIZES[: x_mark.shape[-1]]
+        ]
     else:
         tables = [np.asarray(w, np.float64) for w in temporal.get_weights()]
     return sum(table[x_mark[..., column]] for column, table in enumerate(tables))
@@ -95,7 +104,9 @@ def test_data_embedding_every_mark_width_and_short_sequences(embed_type, freq, b
 
 @pytest.mark.parametrize("embed_type", ["learned", "timeF"])
 def test_data_embedding_without_position_matches_reference(embed_type):
-    layer = DataEmbeddingWithoutPosition(C_IN, 6, embed_type=embed_type, freq="t", convention="informer")
+    layer = DataEmbeddingWithoutPosition(
+        C_IN, 6, embed_type=embed_type, freq="t", convention="informer"
+    )
     x, x_mark = _x(3, 5), _x_mark(embed_type, "t", 3, 5)
     _assert_close(layer(x, x_mark), _reference(layer, x, x_mark))
     _assert_close(layer(x), _reference(layer, x))
@@ -149,8 +160,14 @@ def test_gradients_reach_every_weight_through_the_compiled_sum():
 @pytest.mark.parametrize(
     "make_layer,inputs",
     [
-        (lambda: DataEmbedding(C_IN, 16, embed_type="timeF", dropout=0.5), (_x(4), _x_mark("timeF", "h", 4))),
-        (lambda: DataEmbeddingWithoutPosition(C_IN, 16, dropout=0.5), (_x(4), _x_mark("fixed", "h", 4))),
+        (
+            lambda: DataEmbedding(C_IN, 16, embed_type="timeF", dropout=0.5),
+            (_x(4), _x_mark("timeF", "h", 4)),
+        ),
+        (
+            lambda: DataEmbeddingWithoutPosition(C_IN, 16, dropout=0.5),
+            (_x(4), _x_mark("fixed", "h", 4)),
+        ),
         (lambda: DataEmbeddingInverted(LENGTH, 16, dropout=0.5), (_x(4), _x_mark("timeF", "h", 4))),
     ],
 )
@@ -183,7 +200,9 @@ def test_convention_switches_both_biases_and_names_the_sublayers(convention, use
             "temporal_embedding/kernel",
             "temporal_embedding/bias",
         ]
-    assert [getattr(w, "path", w.name.split(":")[0]).split("/", 1)[1] for w in layer.weights] == expected
+    assert [
+        getattr(w, "path", w.name.split(":")[0]).split("/", 1)[1] for w in layer.weights
+    ] == expected
     assert layer.position_embedding.name == "position_embedding"
 
 
@@ -217,7 +236,9 @@ def test_bad_shapes_raise_value_errors():
     with pytest.raises(ValueError, match="c_in=3"):
         layer(np.zeros((2, LENGTH, 4), "float32"))
     with pytest.raises(ValueError, match="expects 4 mark columns"):
-        DataEmbedding(C_IN, D_MODEL)(keras.Input((LENGTH, C_IN)), keras.Input((LENGTH, 5), dtype="int32"))
+        DataEmbedding(C_IN, D_MODEL)(
+            keras.Input((LENGTH, C_IN)), keras.Input((LENGTH, 5), dtype="int32")
+        )
     with pytest.raises(ValueError, match="c_in=10"):
         DataEmbeddingInverted(LENGTH, D_MODEL)(_x(length=LENGTH + 1))
 
@@ -226,7 +247,9 @@ def test_bad_marks_raise_at_run_time_also_inside_tf_function():
     layer = DataEmbedding(C_IN, D_MODEL, freq="h")
     x, x_mark = _x(), _x_mark("fixed", "h")
     x_mark[1, 3, 3] = 24
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"hour marks \(column 3\) must lie in \[0, 23\]"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"hour marks \(column 3\) must lie in \[0, 23\]"
+    ):
         layer(x, x_mark)
     signature = [tf.TensorSpec((None, None, C_IN)), tf.TensorSpec((None, None, 4), tf.int32)]
     forward = tf.function(layer, input_signature=signature)
@@ -241,14 +264,18 @@ def test_bad_marks_raise_at_run_time_also_inside_tf_function():
 
 @pytest.mark.parametrize("embed_type,freq", [("fixed", "t"), ("learned", "h"), ("timeF", "h")])
 @pytest.mark.parametrize("jit_compile", [True, False])
-def test_mixed_bfloat16_on_cpu_is_the_float32_sum_rounded_once(embed_type, freq, jit_compile, mixed_policy):
+def test_mixed_bfloat16_on_cpu_is_the_float32_sum_rounded_once(
+    embed_type, freq, jit_compile, mixed_policy
+):
     """The documented CPU contract: weights rounded to bfloat16, the whole sum in float32 from
     the unrounded inputs, one rounding at the end (rounding each term or the convolution first
     would differ in the last bit of many elements)."""
     inputs = (_x(), _x_mark(embed_type, freq))
 
     def make_layer():
-        return DataEmbedding(C_IN, 16, embed_type=embed_type, freq=freq, dropout=0.0, jit_compile=jit_compile)
+        return DataEmbedding(
+            C_IN, 16, embed_type=embed_type, freq=freq, dropout=0.0, jit_compile=jit_compile
+        )
 
     layer = make_layer()
     layer(*inputs)
@@ -261,7 +288,6 @@ def test_mixed_bfloat16_on_cpu_is_the_float32_sum_rounded_once(embed_type, freq,
     mixed.set_weights(weights)
     for call in (mixed, tf.function(mixed), tf.function(mixed, jit_compile=True)):
         np.testing.assert_array_equal(call(*inputs).numpy(), expected)
-
 
 
 @pytest.mark.parametrize(
@@ -338,7 +364,9 @@ def _functional_model(length=LENGTH):
     features_in = keras.Input((length, 4))
     outputs = [
         DataEmbedding(C_IN, D_MODEL, embed_type="learned", max_len=64)(x_in, mark_in),
-        DataEmbeddingWithoutPosition(C_IN, D_MODEL, embed_type="timeF", convention="informer")(x_in, features_in),
+        DataEmbeddingWithoutPosition(C_IN, D_MODEL, embed_type="timeF", convention="informer")(
+            x_in, features_in
+        ),
     ]
     if length is not None:
         outputs.append(DataEmbeddingInverted(length, D_MODEL)(x_in, features_in))
@@ -366,7 +394,10 @@ def _full_size_ops(hlo, size):
     entry = hlo[hlo.index("\nENTRY") :]
     found = []
     for dims, opcode in _HLO_INSTRUCTION.findall(entry):
-        if opcode not in ("bitcast", "parameter") and int(np.prod([int(d) for d in dims.split(",") if d])) == size:
+        if (
+            opcode not in ("bitcast", "parameter")
+            and int(np.prod([int(d) for d in dims.split(",") if d])) == size
+        ):
             found.append(opcode)
     return found
 
@@ -379,12 +410,16 @@ def test_compiled_data_embedding_writes_the_output_once_after_the_matmul(convent
     batch, length, d_model = 4, 24, 64
     x = tf.zeros((batch, length, 3))
     marks = tf.ones((batch, length, 4))
-    data = DataEmbedding(3, d_model, embed_type="fixed", freq="h", dropout=0.0, convention=convention)
+    data = DataEmbedding(
+        3, d_model, embed_type="fixed", freq="h", dropout=0.0, convention=convention
+    )
     token = TokenEmbedding(3, d_model, use_bias=convention == "informer")
     size = batch * length * d_model
-    data_hlo = tf.function(lambda x, m: data(x, m), jit_compile=True).experimental_get_compiler_ir(x, marks)(
+    data_hlo = tf.function(lambda x, m: data(x, m), jit_compile=True).experimental_get_compiler_ir(
+        x, marks
+    )(stage="optimized_hlo")
+    token_hlo = tf.function(token, jit_compile=True).experimental_get_compiler_ir(x)(
         stage="optimized_hlo"
     )
-    token_hlo = tf.function(token, jit_compile=True).experimental_get_compiler_ir(x)(stage="optimized_hlo")
     assert _full_size_ops(token_hlo, size) == ["dot"]
     assert _full_size_ops(data_hlo, size) == ["dot", "fusion"]

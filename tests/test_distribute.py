@@ -1,4 +1,5 @@
-"""The layers under tf.distribute: MirroredStrategy on two CPUs, MultiWorkerMirroredStrategy in two processes."""
+"""The layers under tf.distribute: MirroredStrategy on two CPUs, MultiWorkerMirroredStrategy in
+two processes."""
 
 import json
 import os
@@ -6,11 +7,10 @@ import socket
 import subprocess
 import sys
 
+import _models
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import _models
 
 keras = tf.keras
 C_IN, D_MODEL, LENGTH, GLOBAL_BATCH, STEPS = 3, 8, 12, 8, 3
@@ -91,12 +91,22 @@ def test_multiworker_training_leaves_identical_weights_on_both_workers(tmp_path)
     processes = []
     for index, output in enumerate(outputs):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=repo,
-                   CUDA_VISIBLE_DEVICES="")
-        processes.append(subprocess.Popen(
-            [sys.executable, os.path.join(TESTS, "_worker.py"), output],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps(tf_config),
+            TF_CPP_MIN_LOG_LEVEL="2",
+            PYTHONPATH=repo,
+            CUDA_VISIBLE_DEVICES="",
+        )
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, os.path.join(TESTS, "_worker.py"), output],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     try:
         results = [process.communicate(timeout=240) for process in processes]
     finally:

@@ -43,7 +43,17 @@ def test_layer_tests_pass_under_legacy_keras():
     files = [str(ROOT / "tests" / name) for name in LAYER_TESTS]
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        [sys.executable, "-c", _RUN_UNDER_TF_KERAS, "-q", "-p", "no:cacheprovider", "-m", "not slow", *files],
+        [
+            sys.executable,
+            "-c",
+            _RUN_UNDER_TF_KERAS,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not slow",
+            *files,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

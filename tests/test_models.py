@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
-
 import reference
 import roundtrip
+import tensorflow as tf
+
 from tf_tsembed import PositionalEmbedding, TokenEmbedding
 
 keras = tf.keras
@@ -18,7 +18,9 @@ def _inputs(batch=2, length=LENGTH, seed=0):
 
 def _expected(token, x):
     """Token embedding plus position, from the NumPy references and the layer's weights."""
-    return reference.circular_conv1d(x, *token.get_weights()) + reference.sinusoid(x.shape[1], D_MODEL)
+    return reference.circular_conv1d(x, *token.get_weights()) + reference.sinusoid(
+        x.shape[1], D_MODEL
+    )
 
 
 def _functional(length=LENGTH):
@@ -58,7 +60,9 @@ def test_sequential_model_matches_reference():
     token = TokenEmbedding(C_IN, D_MODEL)
     model = keras.Sequential([keras.Input((LENGTH, C_IN)), token])
     x = _inputs()
-    np.testing.assert_allclose(model(x), reference.circular_conv1d(x, *token.get_weights()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model(x), reference.circular_conv1d(x, *token.get_weights()), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_symbolic_and_eager_builds_give_identical_results():

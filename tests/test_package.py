@@ -1,8 +1,10 @@
 """The package as users meet it: public API, registration, docstring examples, README, BUILD."""
 
+import ast
 import configparser
 import doctest
 import importlib
+import importlib.util
 import json
 import os
 import pathlib
@@ -12,9 +14,9 @@ import subprocess
 import sys
 
 import pytest
+import reference
 import tensorflow as tf
 
-import reference
 import tf_tsembed
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -72,12 +74,20 @@ def test_build_lists_every_module_and_test_file():
     listed = set(re.findall(r'"([\w/]+\.py)"', build))
     tested = {f"tests/{p.stem}.py" for p in (ROOT / "tests").glob("test_*.py")}
     modules = {
-        str(p.relative_to(ROOT)) for folder in ("tf_tsembed", "benchmarks", "examples") for p in (ROOT / folder).glob("*.py")
+        str(p.relative_to(ROOT))
+        for folder in ("tf_tsembed", "benchmarks", "examples")
+        for p in (ROOT / folder).glob("*.py")
     }
     assert modules <= listed, sorted(modules - listed)
     test_names = set(re.findall(r'"(test_\w+)"', build))
-    assert {pathlib.Path(t).stem for t in tested} <= test_names, sorted({pathlib.Path(t).stem for t in tested} - test_names)
-    support = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("*.py") if not p.name.startswith("test_")}
+    assert {pathlib.Path(t).stem for t in tested} <= test_names, sorted(
+        {pathlib.Path(t).stem for t in tested} - test_names
+    )
+    support = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "tests").glob("*.py")
+        if not p.name.startswith("test_")
+    }
     assert support <= listed, sorted(support - listed)
 
 
@@ -98,7 +108,13 @@ def test_setup_cfg_declares_what_the_package_and_its_tests_import():
     install = _requirement_names(config["options"]["install_requires"])
     assert {"tensorflow", "absl-py", "numpy"} <= install
     test = _requirement_names(config["options.extras_require"]["test"])
-    assert {"pytest", "hypothesis", "pandas", "tf-keras"} <= test  # pandas: the pandas date tests
+    assert {
+        "pytest",
+        "hypothesis",
+        "pandas",
+        "ruff",
+        "tf-keras",
+    } <= test  # pandas: the pandas date tests
 
 
 _RUN_WITHOUT_TORCH = """
@@ -125,3 +141,34 @@ def test_torch_tests_report_their_skip_and_why_in_the_summary():
     summary = result.stdout.split("short test summary info", 1)[-1]
     assert "SKIPPED [1]" in summary, result.stdout[-3000:]
     assert reference.TORCH_SKIP_REASON in summary, result.stdout[-3000:]
+
+
+def _private_accesses(path):
+    """`obj._name` in `path` where obj is not self or cls: reaching into another object."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        if node.attr.startswith("__") or (
+            isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+        ):
+            continue
+        found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+    return found
+
+
+def test_package_composes_through_public_calls_only():
+    accesses = [a for p in sorted((ROOT / "tf_tsembed").glob("*.py")) for a in _private_accesses(p)]
+    assert accesses == []
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ruff") is None,
+    reason="ruff is not installed; `pip install .[test]` installs it",
+)
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
+def test_tree_is_ruff_clean(command):
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]

@@ -1,12 +1,12 @@
 """PatchEmbedding and repeat_for_channels against the patching formula of SPEC.md."""
 
+import layer_harness
 import numpy as np
 import pytest
-import tensorflow as tf
-
-import layer_harness
 import reference
 import roundtrip
+import tensorflow as tf
+
 from tf_tsembed import PatchEmbedding, repeat_for_channels
 
 keras = tf.keras
@@ -43,7 +43,7 @@ def _patches_reference(x, patch_len, stride, padding):
 
 
 def _expected(layer, x):
-    """Tokens from the NumPy patching, the layer's weights and the fixed or learned position term."""
+    """Tokens from the NumPy patching, the layer's weights and the fixed or learned positions."""
     patches = _patches_reference(x, layer.patch_len, layer.stride, layer.padding)
     kernel = layer.value_embedding.kernel.numpy().astype(np.float64)
     out = patches @ kernel
@@ -81,7 +81,9 @@ def test_patchtst_form_has_bias_and_learned_positions():
 def test_tslib_form_has_only_the_projection_kernel():
     layer = PatchEmbedding(8, 4, 2, 2)
     layer(_random((1, 1, 10)))
-    assert [getattr(w, "path", w.name.split(":")[0]).split("/", 1)[1] for w in layer.weights] == ["value_embedding/kernel"]
+    assert [getattr(w, "path", w.name.split(":")[0]).split("/", 1)[1] for w in layer.weights] == [
+        "value_embedding/kernel"
+    ]
 
 
 def test_default_init_reproduces_pytorch_linear_and_patchtst_position():
@@ -139,13 +141,17 @@ def test_dropout_only_in_training():
     training, _ = layer(x, training=True)
     kept = training.numpy() != 0
     assert 0.3 < kept.mean() < 0.7
-    np.testing.assert_allclose(training.numpy()[kept], inference.numpy()[kept] / (1 - rate), rtol=1e-5)
+    np.testing.assert_allclose(
+        training.numpy()[kept], inference.numpy()[kept] / (1 - rate), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("position,use_bias", [("fixed", False), ("learned", True)])
 def test_layer_contract(position, use_bias, tmp_path):
     layer_harness.run_layer_test(
-        lambda **kwargs: PatchEmbedding(32, 8, 4, 4, position=position, use_bias=use_bias, **kwargs),
+        lambda **kwargs: PatchEmbedding(
+            32, 8, 4, 4, position=position, use_bias=use_bias, **kwargs
+        ),
         (_random((2, 3, 40)),),
         tmp_path,
         expected=lambda layer, inputs: _expected(layer, inputs[0]),
@@ -204,7 +210,9 @@ def test_too_short_series_with_unknown_length_fails_at_run_time():
 
 def test_invalid_unknown_length_still_fails_under_xla():
     layer = PatchEmbedding(4, patch_len=8, stride=2, padding=2)
-    forward = tf.function(layer, jit_compile=True, input_signature=[tf.TensorSpec((None, 3, None), tf.float32)])
+    forward = tf.function(
+        layer, jit_compile=True, input_signature=[tf.TensorSpec((None, 3, None), tf.float32)]
+    )
     with pytest.raises(tf.errors.InvalidArgumentError):
         forward(_random((2, 3, 5)))  # P would be 0, not an error, without the guard
 
@@ -236,7 +244,10 @@ def test_repeat_for_channels_follows_the_token_row_order():
 def test_repeat_for_channels_takes_the_layers_dynamic_n_vars_under_xla():
     layer = PatchEmbedding(4, 4, 2, 2)
 
-    @tf.function(jit_compile=True, input_signature=[tf.TensorSpec((None, None, 8)), tf.TensorSpec((None, 8, 2))])
+    @tf.function(
+        jit_compile=True,
+        input_signature=[tf.TensorSpec((None, None, 8)), tf.TensorSpec((None, 8, 2))],
+    )
     def tokens_and_marks(x, x_mark):
         tokens, n_vars = layer(x)
         return tokens, repeat_for_channels(x_mark, n_vars)
@@ -267,19 +278,34 @@ def test_repeat_for_channels_rejects_bad_arguments():
 
 def test_config_roundtrip_keeps_every_argument():
     layer = PatchEmbedding(
-        8, 4, 2, 1, dropout=0.1, position="learned", use_bias=True, max_len=64,
-        position_initializer=keras.initializers.Constant(0.5), name="patches",
+        8,
+        4,
+        2,
+        1,
+        dropout=0.1,
+        position="learned",
+        use_bias=True,
+        max_len=64,
+        position_initializer=keras.initializers.Constant(0.5),
+        name="patches",
     )
     rebuilt = roundtrip.assert_config_roundtrip(layer)
     assert (rebuilt.d_model, rebuilt.patch_len, rebuilt.stride, rebuilt.padding) == (8, 4, 2, 1)
-    assert (rebuilt.dropout, rebuilt.position, rebuilt.use_bias, rebuilt.max_len) == (0.1, "learned", True, 64)
+    assert (rebuilt.dropout, rebuilt.position, rebuilt.use_bias, rebuilt.max_len) == (
+        0.1,
+        "learned",
+        True,
+        64,
+    )
     rebuilt.build((None, 2, 9))
     np.testing.assert_array_equal(rebuilt.position_embedding.numpy(), np.full((4, 8), 0.5))
 
 
 def _functional(position, length=24):
     inputs = keras.Input((3, length))
-    tokens, _ = PatchEmbedding(8, 6, 3, 3, position=position, use_bias=position == "learned", name="patches")(inputs)
+    tokens, _ = PatchEmbedding(
+        8, 6, 3, 3, position=position, use_bias=position == "learned", name="patches"
+    )(inputs)
     return keras.Model(inputs, tokens)
 
 
@@ -287,7 +313,9 @@ def _functional(position, length=24):
 def test_functional_model_matches_reference_and_keras_file_roundtrip(position, tmp_path):
     model = _functional(position)
     x = _random((2, 3, 24))
-    np.testing.assert_allclose(model(x), _expected(model.get_layer("patches"), x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model(x), _expected(model.get_layer("patches"), x), rtol=1e-5, atol=1e-6
+    )
     roundtrip.assert_keras_file_roundtrip(model, x, tmp_path)
 
 

@@ -3,12 +3,12 @@
 import os
 import tracemalloc
 
+import layer_harness
 import numpy as np
 import pytest
+import reference
 import tensorflow as tf
 
-import layer_harness
-import reference
 from tf_tsembed import PositionalEmbedding, _sinusoid
 
 keras = tf.keras
@@ -26,7 +26,9 @@ def test_default_table_matches_float64_formula_and_spec_vectors():
     np.testing.assert_allclose(out, reference.sinusoid(5000, 512), rtol=0, atol=1e-6)
     # Values quoted in SPEC.md from the reference implementation.
     np.testing.assert_allclose(out[0, :4], [0, 1, 0, 1], atol=1e-7)
-    np.testing.assert_allclose(out[1, :4], [0.84147096, 0.54030234, 0.82185620, 0.56969506], atol=1e-7)
+    np.testing.assert_allclose(
+        out[1, :4], [0.84147096, 0.54030234, 0.82185620, 0.56969506], atol=1e-7
+    )
     np.testing.assert_allclose(out[1, 510:512], [1.0366e-4, 1.0], rtol=1e-4)
     np.testing.assert_allclose(out[4999, 0:2], [-0.66394955, -0.74777740], atol=1e-6)
 
@@ -64,9 +66,13 @@ def test_host_row_cache_is_bounded():
 def test_dynamic_length_inside_tf_function(max_len, d_model):
     layer = PositionalEmbedding(max_len=max_len, d_model=d_model)
     forward = tf.function(layer, input_signature=[tf.TensorSpec((None, None, 2))])
-    for length in sorted({1, 17, 50, min(max_len, 3000)} - {n for n in (17, 50, 3000) if n > max_len}):
+    for length in sorted(
+        {1, 17, 50, min(max_len, 3000)} - {n for n in (17, 50, 3000) if n > max_len}
+    ):
         expected = reference.sinusoid(length, d_model)
-        np.testing.assert_allclose(forward(tf.zeros((2, length, 2)))[0], expected, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            forward(tf.zeros((2, length, 2)))[0], expected, rtol=0, atol=1e-6
+        )
 
 
 def test_static_length_over_max_len_raises_naming_both():
@@ -87,7 +93,9 @@ def test_dynamic_length_over_max_len_raises_at_run_time():
 def test_xla_compiled_call_matches_reference():
     layer = PositionalEmbedding(max_len=64, d_model=10)
     forward = tf.function(layer, jit_compile=True)
-    np.testing.assert_allclose(forward(tf.zeros((2, 33, 1)))[0], reference.sinusoid(33, 10), atol=1e-6)
+    np.testing.assert_allclose(
+        forward(tf.zeros((2, 33, 1)))[0], reference.sinusoid(33, 10), atol=1e-6
+    )
 
 
 def test_mixed_bfloat16_is_the_bf16_rounding_of_float32():
@@ -113,7 +121,9 @@ def test_layer_contract(tmp_path):
     )
 
 
-@pytest.mark.parametrize("kwargs,message", [(dict(max_len=0), "max_len=0"), (dict(d_model=2.0), "d_model=2.0")])
+@pytest.mark.parametrize(
+    "kwargs,message", [(dict(max_len=0), "max_len=0"), (dict(d_model=2.0), "d_model=2.0")]
+)
 def test_bad_constructor_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PositionalEmbedding(**kwargs)
@@ -129,7 +139,11 @@ def test_exported_saved_model_holds_only_the_rows_it_uses(tmp_path):
     inputs = keras.Input((96, 7))
     model = keras.Model(inputs, PositionalEmbedding(5000, 512)(inputs))
     model.export(str(tmp_path))
-    size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(tmp_path) for f in files)
+    size = sum(
+        os.path.getsize(os.path.join(root, f))
+        for root, _, files in os.walk(tmp_path)
+        for f in files
+    )
     # The 96 rows are 196,608 bytes; the whole table would be 10,240,000.
     assert size < 1_000_000, size
 
@@ -139,7 +153,11 @@ def test_exported_saved_model_with_free_length_holds_no_max_len_table(tmp_path):
     inputs = keras.Input((None, 7))
     model = keras.Model(inputs, PositionalEmbedding(10**6, 64)(inputs))
     model.export(str(tmp_path))
-    size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(tmp_path) for f in files)
+    size = sum(
+        os.path.getsize(os.path.join(root, f))
+        for root, _, files in os.walk(tmp_path)
+        for f in files
+    )
     # Two tables of 1000 rows (1,024,000 bytes); max_len rows would be 256,000,000.
     assert size < 2_000_000, size
     reloaded = tf.saved_model.load(str(tmp_path))

@@ -6,14 +6,13 @@ Most examples run the plain-TF path (`jit_compile=False`): every new shape costs
 
 import numpy as np
 import pytest
+import reference
 import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import reference
 from tf_tsembed import PositionalEmbedding, TokenEmbedding
-
 
 # bfloat16 rounds inputs, weights and the result to 8 significant bits: 4 * 2^-8 = 1.6e-2 of
 # the sum of |products| when the products are summed in float32, as XLA and oneDNN do on CPU.
@@ -34,7 +33,7 @@ def _relative_bound(dtype, terms):
 
 @st.composite
 def token_cases(draw, dtypes=("float32", "float64")):
-    """`(layer kwargs, x)`: L from 1, also below kernel_size; odd and even sizes; wide magnitudes."""
+    """`(layer kwargs, x)`: L from 1, also below kernel_size; odd and even sizes; wide scales."""
     dtype = draw(st.sampled_from(dtypes))
     kwargs = dict(
         # Past k * c_in = 128 the layer switches from one stacked matmul to a convolution.
@@ -92,17 +91,23 @@ def test_mixed_bfloat16_token_embedding_is_close_to_float32(case):
     float32.set_weights(weights)
     magnitude = reference.circular_conv1d(np.abs(x), *[np.abs(w) for w in weights])
     error = np.abs(np.asarray(tf.cast(got, tf.float64)) - np.asarray(float32(x), np.float64))
-    assert np.all(error <= BF16_RTOL * magnitude + np.finfo(np.float32).tiny), np.max(error / magnitude)
+    assert np.all(error <= BF16_RTOL * magnitude + np.finfo(np.float32).tiny), np.max(
+        error / magnitude
+    )
 
 
 @st.composite
 def position_cases(draw):
     max_len = draw(st.integers(1, 600))
-    return dict(
-        max_len=max_len,
-        d_model=draw(st.integers(1, 33)),
-        dtype=draw(st.sampled_from(["float32", "float64", "mixed_bfloat16"])),
-    ), draw(st.integers(1, max_len)), draw(st.booleans())
+    return (
+        dict(
+            max_len=max_len,
+            d_model=draw(st.integers(1, 33)),
+            dtype=draw(st.sampled_from(["float32", "float64", "mixed_bfloat16"])),
+        ),
+        draw(st.integers(1, max_len)),
+        draw(st.booleans()),
+    )
 
 
 # Half a unit in the last place of values up to 1 (bfloat16: 8 significant bits), plus the

@@ -4,9 +4,9 @@ is importable, against torch itself)."""
 
 import numpy as np
 import pytest
+import reference
 import tensorflow as tf
 
-import reference
 from tf_tsembed import (
     DataEmbedding,
     DataEmbeddingInverted,
@@ -55,7 +55,7 @@ def torch_linear(x, weight, bias=None):
 
 
 def torch_patches(x, patch_len, stride, padding):
-    """`ReplicationPad1d((0, padding))`, `unfold(-1, patch_len, stride)`, reshaped to rows b*N + n."""
+    """`ReplicationPad1d((0, padding))`, `unfold(-1, patch_len, stride)`, as rows b*N + n."""
     padded = np.pad(np.asarray(x, np.float64), ((0, 0), (0, 0), (0, padding)), mode="edge")
     count = (padded.shape[2] - patch_len) // stride + 1
     patches = np.stack([padded[..., p * stride : p * stride + patch_len] for p in range(count)], 2)
@@ -76,7 +76,9 @@ def _x(seed=1):
 def _marks(freq, seed=2):
     rng = _rng(seed)
     low = {"month": 1, "day": 1}
-    columns = [rng.integers(low.get(f, 0), rows, (BATCH, LENGTH)) for f, rows in FIELDS[: MARKS[freq]]]
+    columns = [
+        rng.integers(low.get(f, 0), rows, (BATCH, LENGTH)) for f, rows in FIELDS[: MARKS[freq]]
+    ]
     return np.stack(columns, axis=-1).astype("int32")
 
 
@@ -101,16 +103,24 @@ def _temporal_state(rng, embed_type, freq, bias=False):
         state = {"embed.weight": rng.normal(size=(D_MODEL, FEATURES[freq]))}
         if bias:
             state["embed.bias"] = rng.normal(size=(D_MODEL,))
-        forward = lambda x_mark: torch_linear(x_mark, state["embed.weight"], state.get("embed.bias"))
+
+        def forward(x_mark):
+            return torch_linear(x_mark, state["embed.weight"], state.get("embed.bias"))
+
         return state, _features(freq), forward
     fields = FIELDS[: MARKS[freq]]
     if embed_type == "fixed":
         # The reference's FixedEmbedding keeps its frozen sinusoid as a parameter `emb.weight`.
         tables = {f"{f}_embed.emb.weight": reference.sinusoid(rows, D_MODEL) for f, rows in fields}
     else:
-        tables = {f"{field}_embed.weight": rng.normal(size=(rows, D_MODEL)) for field, rows in fields}
+        tables = {
+            f"{field}_embed.weight": rng.normal(size=(rows, D_MODEL)) for field, rows in fields
+        }
     ordered = list(tables.values())
-    forward = lambda x_mark: sum(table[x_mark[..., i]] for i, table in enumerate(ordered))
+
+    def forward(x_mark):
+        return sum(table[x_mark[..., i]] for i, table in enumerate(ordered))
+
     return tables, _marks(freq), forward
 
 
@@ -137,7 +147,9 @@ def _assert_close(actual, expected):
 @pytest.mark.parametrize("use_bias, kernel_size", [(True, 5), (False, 3)])
 def test_token_embedding(use_bias, kernel_size):
     state = _token_state(_rng(), kernel_size, bias=use_bias)
-    layer = _built(TokenEmbedding(C_IN, D_MODEL, kernel_size, use_bias=use_bias), (None, None, C_IN))
+    layer = _built(
+        TokenEmbedding(C_IN, D_MODEL, kernel_size, use_bias=use_bias), (None, None, C_IN)
+    )
     assert load_pytorch_weights(layer, state) == []
     x = _x()
     _assert_close(layer(x), _token_forward(state, x))
@@ -196,7 +208,9 @@ def test_data_embedding_inside_a_model_state_dict(embed_type, convention):
         expected_skipped += [f"enc_embedding.temporal_embedding.{key}" for key in temporal]
     assert skipped == expected_skipped
     x = _x()
-    expected = _token_forward(token, x) + reference.sinusoid(LENGTH, D_MODEL) + temporal_forward(x_mark)
+    expected = (
+        _token_forward(token, x) + reference.sinusoid(LENGTH, D_MODEL) + temporal_forward(x_mark)
+    )
     _assert_close(layer(x, x_mark, training=False), expected)
 
 
@@ -211,7 +225,9 @@ def test_data_embedding_without_position(with_unused_pe):
     layer = _built(DataEmbeddingWithoutPosition(C_IN, D_MODEL, "learned"), (None, None, C_IN))
     assert load_pytorch_weights(layer, state) == ["position_embedding.pe"] * with_unused_pe
     x = _x()
-    _assert_close(layer(x, x_mark, training=False), _token_forward(token, x) + temporal_forward(x_mark))
+    _assert_close(
+        layer(x, x_mark, training=False), _token_forward(token, x) + temporal_forward(x_mark)
+    )
 
 
 def test_data_embedding_inverted():
@@ -282,16 +298,22 @@ def test_mixed_bfloat16_layer_loads_float32_weights(mixed_policy):
     x = _x()
     out = layer(x, x_mark, training=False)
     assert out.dtype == tf.bfloat16
-    expected = _token_forward(token, x) + reference.sinusoid(LENGTH, D_MODEL) + temporal_forward(x_mark)
+    expected = (
+        _token_forward(token, x) + reference.sinusoid(LENGTH, D_MODEL) + temporal_forward(x_mark)
+    )
     scale = np.abs(expected).max()
-    np.testing.assert_allclose(out.numpy().astype("float64"), expected, rtol=1e-2, atol=1e-2 * scale)
+    np.testing.assert_allclose(
+        out.numpy().astype("float64"), expected, rtol=1e-2, atol=1e-2 * scale
+    )
 
 
 # Errors: one message with every problem, and nothing assigned before it.
 
 
 def _token_layer(use_bias=True):
-    return _built(TokenEmbedding(C_IN, D_MODEL, use_bias=use_bias, name="token"), (None, None, C_IN))
+    return _built(
+        TokenEmbedding(C_IN, D_MODEL, use_bias=use_bias, name="token"), (None, None, C_IN)
+    )
 
 
 def test_missing_keys():
@@ -324,19 +346,26 @@ def test_tables_of_another_frequency_are_unexpected():
 
 def test_mis_shaped_entries_name_key_layout_and_both_shapes():
     # The conv weight in Keras' layout (k, C, D) instead of PyTorch's (D, C, k), and a bad bias.
-    state = {"tokenConv.weight": np.zeros((3, C_IN, D_MODEL)), "tokenConv.bias": np.zeros((D_MODEL, 1))}
+    state = {
+        "tokenConv.weight": np.zeros((3, C_IN, D_MODEL)),
+        "tokenConv.bias": np.zeros((D_MODEL, 1)),
+    }
     with pytest.raises(ValueError) as error:
         load_pytorch_weights(_token_layer(), state)
     assert str(error.value) == (
         "Cannot load the PyTorch weights into TokenEmbedding 'token' (prefix=''):\n"
-        "  'tokenConv.weight' must have the PyTorch shape (d_model, c_in, kernel_size) = (8, 3, 3); "
+        "  'tokenConv.weight' must have the PyTorch shape (d_model, c_in, kernel_size) "
+        "= (8, 3, 3); "
         "received (3, 3, 8)\n"
         "  'tokenConv.bias' must have the PyTorch shape (d_model,) = (8,); received (8, 1)"
     )
 
 
 def test_wrong_prefix_and_naming_are_reported_together():
-    state = {"value_embedding.weight": np.zeros((D_MODEL, PATCH_LEN)), "W_pos": np.zeros((1, D_MODEL))}
+    state = {
+        "value_embedding.weight": np.zeros((D_MODEL, PATCH_LEN)),
+        "W_pos": np.zeros((1, D_MODEL)),
+    }
     layer = _patchtst_layer()
     with pytest.raises(ValueError) as error:
         load_pytorch_weights(layer, state, prefix="backbone.")
@@ -348,14 +377,17 @@ def test_wrong_prefix_and_naming_are_reported_together():
         load_pytorch_weights(layer, state)
     assert str(error.value).splitlines()[1:] == [
         "  missing keys: ['W_P.weight', 'W_P.bias']",
-        f"  'W_pos' must have the PyTorch shape (num_patches, d_model) = ({NUM_PATCHES}, {D_MODEL}); "
+        f"  'W_pos' must have the PyTorch shape (num_patches, d_model) "
+        f"= ({NUM_PATCHES}, {D_MODEL}); "
         f"received (1, {D_MODEL})",
     ]
 
 
 def test_non_numeric_entry():
     state = {"tokenConv.weight": np.full((D_MODEL, C_IN, 3), "w")}
-    with pytest.raises(ValueError, match=r"'tokenConv.weight' must hold numbers; received dtype <U1$"):
+    with pytest.raises(
+        ValueError, match=r"'tokenConv.weight' must hold numbers; received dtype <U1$"
+    ):
         load_pytorch_weights(_token_layer(use_bias=False), state)
 
 
@@ -365,7 +397,9 @@ def test_a_failed_load_assigns_nothing():
     temporal, _, _ = _temporal_state(rng, "learned", "h")
     temporal["hour_embed.weight"] = temporal["hour_embed.weight"][:-1]
     state = {**_prefixed("value_embedding.", token), **_prefixed("temporal_embedding.", temporal)}
-    layer = _built(DataEmbedding(C_IN, D_MODEL, "learned", convention="informer"), (None, None, C_IN))
+    layer = _built(
+        DataEmbedding(C_IN, D_MODEL, "learned", convention="informer"), (None, None, C_IN)
+    )
     before = layer.get_weights()
     message = (
         r"'temporal_embedding.hour_embed.weight' must have the PyTorch shape "
@@ -456,7 +490,8 @@ def test_unbuilt_layer():
         load_pytorch_weights(TokenEmbedding(C_IN, D_MODEL, name="token"), _token_state(_rng()))
     assert str(error.value) == (
         "load_pytorch_weights needs a built layer, but TokenEmbedding 'token' is not built, so its "
-        "weights do not exist yet: call it once on a batch, or call layer.build(input_shape), first."
+        "weights do not exist yet: call it once on a batch, or call "
+        "layer.build(input_shape), first."
     )
 
 
@@ -514,7 +549,9 @@ def test_matches_torch_data_embedding():
         expected = conv(tx.permute(0, 2, 1)).transpose(1, 2) + position.pe[:, :LENGTH]
         for column, table in enumerate(tables.values()):
             expected = expected + table(tmarks[..., column])
-    layer = _built(DataEmbedding(C_IN, D_MODEL, "learned", convention="informer"), (None, None, C_IN))
+    layer = _built(
+        DataEmbedding(C_IN, D_MODEL, "learned", convention="informer"), (None, None, C_IN)
+    )
     assert load_pytorch_weights(layer, _numpy_state(module)) == ["position_embedding.pe"]
     _assert_close(layer(x, x_mark, training=False), expected.numpy())
 

@@ -1,12 +1,12 @@
-"""ReversibleInstanceNorm against the RevIN formulas (Time-Series-Library `Normalize`) in float64 NumPy."""
+"""ReversibleInstanceNorm against the RevIN formulas (TSLib `Normalize`) in float64 NumPy."""
 
 import concurrent.futures
 
 import numpy as np
 import pytest
+import roundtrip
 import tensorflow as tf
 
-import roundtrip
 from tf_tsembed import ReversibleInstanceNorm
 
 keras = tf.keras
@@ -15,7 +15,9 @@ C, L, H = 3, 12, 5  # features, input length, forecast horizon
 
 def _random(shape, seed=0, offset=0.0):
     rng = np.random.default_rng(seed)
-    return (offset + rng.normal(size=shape) * rng.uniform(0.5, 3.0, size=shape[-1])).astype("float32")
+    return (offset + rng.normal(size=shape) * rng.uniform(0.5, 3.0, size=shape[-1])).astype(
+        "float32"
+    )
 
 
 def _stats_reference(x, eps, subtract_last):
@@ -36,11 +38,13 @@ def _denorm_reference(y, weight, bias, eps, center, stdev):
 
 
 def _layer(affine=True, subtract_last=False, eps=1e-5, **kwargs):
-    """A built layer with non-trivial affine parameters, so that every term of the formulas counts."""
+    """A built layer with non-trivial affine parameters, so every term of the formulas counts."""
     layer = ReversibleInstanceNorm(C, eps=eps, affine=affine, subtract_last=subtract_last, **kwargs)
     layer.build((None, None, C))
     if affine:
-        layer.set_weights([np.array([0.5, 1.0, 2.0], "float32"), np.array([0.1, -0.2, 0.3], "float32")])
+        layer.set_weights(
+            [np.array([0.5, 1.0, 2.0], "float32"), np.array([0.1, -0.2, 0.3], "float32")]
+        )
     return layer
 
 
@@ -64,7 +68,9 @@ def test_normalize_and_denormalize_match_reference(affine, subtract_last):
     # float32 rounding happens at the data's scale (offset 10), not at the scale of y.
     data_atol = 2e-6 * np.abs(x).max()
     expected_y = _norm_reference(x, weight, bias, 1e-3, subtract_last)
-    np.testing.assert_allclose(y, expected_y, rtol=1e-5, atol=data_atol * np.max(weight) / ref_stdev.min())
+    np.testing.assert_allclose(
+        y, expected_y, rtol=1e-5, atol=data_atol * np.max(weight) / ref_stdev.min()
+    )
     y_hat = _random((2, H, C), seed=1)  # a forecast of another length, in normalised space
     out = layer.denormalize(y_hat, (center, stdev))
     assert out.shape == (2, H, C)
@@ -97,7 +103,9 @@ def test_statistics_are_constants_for_gradients():
         loss = tf.reduce_sum(y)
     weight, _ = _affine(layer)
     _, stdev = _stats_reference(x.numpy(), 1e-3, False)
-    np.testing.assert_allclose(tape.gradient(loss, x), np.broadcast_to(weight / stdev, x.shape), rtol=1e-5)
+    np.testing.assert_allclose(
+        tape.gradient(loss, x), np.broadcast_to(weight / stdev, x.shape), rtol=1e-5
+    )
     assert all(g is not None for g in tape.gradient(loss, layer.trainable_weights))
 
 
@@ -238,22 +246,30 @@ def _forecast_reference(model, x):
     y = np.transpose(_norm_reference(x, *_affine(revin), revin.eps, False), (0, 2, 1))
     kernel, bias = model.get_layer("head").get_weights()
     y_hat = np.transpose(y @ kernel + bias, (0, 2, 1))
-    return _denorm_reference(y_hat, *_affine(revin), revin.eps, *_stats_reference(x, revin.eps, False))
+    return _denorm_reference(
+        y_hat, *_affine(revin), revin.eps, *_stats_reference(x, revin.eps, False)
+    )
 
 
 def test_functional_forecaster_matches_reference_and_xla(tmp_path):
     model = _forecaster()
-    model.get_layer("revin").set_weights([np.array([0.5, 1.0, 2.0], "float32"), np.array([0.1, -0.2, 0.3], "float32")])
+    model.get_layer("revin").set_weights(
+        [np.array([0.5, 1.0, 2.0], "float32"), np.array([0.1, -0.2, 0.3], "float32")]
+    )
     x = _random((2, L, C), offset=100.0)
     expected = _forecast_reference(model, x)
     np.testing.assert_allclose(model(x), expected, rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(tf.function(model, jit_compile=True)(x), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        tf.function(model, jit_compile=True)(x), expected, rtol=1e-5, atol=1e-4
+    )
     roundtrip.assert_keras_file_roundtrip(model, x, tmp_path)
 
 
 @pytest.mark.slow
 def test_functional_forecaster_exports_and_reloads_in_fresh_process(tmp_path):
-    roundtrip.assert_export_roundtrip_in_fresh_process(_forecaster(), _random((2, L, C), offset=100.0), tmp_path)
+    roundtrip.assert_export_roundtrip_in_fresh_process(
+        _forecaster(), _random((2, L, C), offset=100.0), tmp_path
+    )
 
 
 def test_mixed_bfloat16_keeps_statistics_in_float32():
@@ -263,7 +279,9 @@ def test_mixed_bfloat16_keeps_statistics_in_float32():
     y, (center, stdev) = layer.normalize(x)
     assert (y.dtype, center.dtype, stdev.dtype) == (tf.bfloat16, tf.float32, tf.float32)
     expected = _norm_reference(x, *_affine(layer), 1e-5, False)
-    np.testing.assert_allclose(tf.cast(y, tf.float32), expected, rtol=1e-2, atol=1e-2 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        tf.cast(y, tf.float32), expected, rtol=1e-2, atol=1e-2 * np.abs(expected).max()
+    )
     out = layer.denormalize(y, (center, stdev))
     assert out.dtype == tf.float32
     np.testing.assert_allclose(out, x, rtol=0, atol=2e-2 * x.std(axis=1).max())
@@ -343,7 +361,10 @@ def test_stats_as_nested_lists_work_and_unreadable_stats_raise_clearly():
 def test_stats_batch_mismatch_fails_at_run_time_when_unknown():
     layer = _layer()
     _, stats = layer.normalize(_random((1, L, C)))
-    denorm = tf.function(layer.denormalize, input_signature=[tf.TensorSpec((None, H, C)), (tf.TensorSpec((None, 1, C)),) * 2])
+    denorm = tf.function(
+        layer.denormalize,
+        input_signature=[tf.TensorSpec((None, H, C)), (tf.TensorSpec((None, 1, C)),) * 2],
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="batch size"):
         denorm(_random((2, H, C)), stats)
 
@@ -351,6 +372,11 @@ def test_stats_batch_mismatch_fails_at_run_time_when_unknown():
 def test_config_roundtrip_keeps_every_argument():
     layer = ReversibleInstanceNorm(5, eps=1e-3, affine=False, subtract_last=True, name="revin")
     rebuilt = roundtrip.assert_config_roundtrip(layer)
-    assert (rebuilt.num_features, rebuilt.eps, rebuilt.affine, rebuilt.subtract_last) == (5, 1e-3, False, True)
+    assert (rebuilt.num_features, rebuilt.eps, rebuilt.affine, rebuilt.subtract_last) == (
+        5,
+        1e-3,
+        False,
+        True,
+    )
     rebuilt.build((None, None, 5))
     assert rebuilt.weights == []

@@ -1,4 +1,4 @@
-"""A SavedModel with a dynamic batch serves batches of 1 and 64 from `serving_default` in a fresh process."""
+"""A SavedModel with a free batch serves batches of 1 and 64 in a fresh process."""
 
 import json
 import os
@@ -6,11 +6,11 @@ import subprocess
 import sys
 import textwrap
 
+import _forecast_example
+import _models
 import numpy as np
 import pytest
 
-import _forecast_example
-import _models
 from tf_tsembed.timefeatures import time_marks
 
 C_IN, LENGTH, D_MODEL, PRED_LEN, BATCHES = 3, 24, 8, 6, (1, 64)
@@ -24,7 +24,8 @@ _SERVE_SCRIPT = textwrap.dedent(
     signature = tf.saved_model.load(export_dir).signatures["serving_default"]
     specs = signature.structured_input_signature[1]
     with open(spec_path, "w") as file:
-        json.dump({name: [spec.shape.as_list(), spec.dtype.name] for name, spec in specs.items()}, file)
+        shapes = {name: [spec.shape.as_list(), spec.dtype.name] for name, spec in specs.items()}
+        json.dump(shapes, file)
     outputs = {}
     with np.load(inputs_path) as inputs:
         for batch in sorted({key.split("/")[0] for key in inputs.files}):
@@ -55,14 +56,19 @@ def _inputs(batch, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("build", [_default_layers_model, _example_model], ids=["default_layers", "example"])
+@pytest.mark.parametrize(
+    "build", [_default_layers_model, _example_model], ids=["default_layers", "example"]
+)
 def test_export_serves_batches_of_1_and_64_in_fresh_process(build, tmp_path):
     model = build()
     export_dir = os.path.join(str(tmp_path), "exported")
     model.export(export_dir, verbose=False)
     batches = {f"batch{batch}": _inputs(batch, seed=batch) for batch in BATCHES}
     inputs_path = os.path.join(str(tmp_path), "inputs.npz")
-    np.savez(inputs_path, **{f"{key}/{name}": x for key, arrays in batches.items() for name, x in arrays.items()})
+    np.savez(
+        inputs_path,
+        **{f"{key}/{name}": x for key, arrays in batches.items() for name, x in arrays.items()},
+    )
     outputs_path = os.path.join(str(tmp_path), "outputs.npz")
     spec_path = os.path.join(str(tmp_path), "specs.json")
     result = subprocess.run(
@@ -75,7 +81,10 @@ def test_export_serves_batches_of_1_and_64_in_fresh_process(build, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     with open(spec_path) as file:
         specs = json.load(file)
-    assert specs == {"values": [[None, LENGTH, C_IN], "float32"], "marks": [[None, LENGTH, 4], "int32"]}
+    assert specs == {
+        "values": [[None, LENGTH, C_IN], "float32"],
+        "marks": [[None, LENGTH, 4], "int32"],
+    }
     with np.load(outputs_path) as served:
         for key, arrays in batches.items():
             expected = model([arrays["values"], arrays["marks"]], training=False)

@@ -1,12 +1,12 @@
 """FixedEmbedding, TemporalEmbedding and TimeFeatureEmbedding against float64 NumPy references."""
 
+import layer_harness
 import numpy as np
 import pytest
-import tensorflow as tf
-
-import layer_harness
 import reference
 import roundtrip
+import tensorflow as tf
+
 from tf_tsembed import FixedEmbedding, TemporalEmbedding, TimeFeatureEmbedding
 
 keras = tf.keras
@@ -16,8 +16,17 @@ TABLE_SIZES = (13, 32, 7, 24, 4)
 MARK_VALUES = ((1, 13), (1, 32), (0, 7), (0, 24), (0, 4))  # [low, high)
 FIELDS = ("month", "day", "weekday", "hour", "minute")
 MARKS_PER_FREQ = [
-    ("s", 4), ("t", 5), ("15min", 5), ("h", 4), ("3H", 4), ("d", 3), ("b", 3), ("W-SUN", 3),
-    ("m", 1), ("q", 1), ("y", 1),
+    ("s", 4),
+    ("t", 5),
+    ("15min", 5),
+    ("h", 4),
+    ("3H", 4),
+    ("d", 3),
+    ("b", 3),
+    ("W-SUN", 3),
+    ("m", 1),
+    ("q", 1),
+    ("y", 1),
 ]
 FEATURES_PER_FREQ = [("s", 6), ("t", 5), ("h", 4), ("d", 3), ("b", 3), ("w", 2), ("m", 1), ("q", 1)]
 D_MODEL = 7
@@ -60,7 +69,9 @@ def _linear_reference(features, kernel, bias=None):
 def test_fixed_embedding_rows_are_sinusoid_rows_and_no_weights(shape):
     ids = np.random.default_rng(1).integers(0, 24, size=shape)
     layer = FixedEmbedding(24, D_MODEL)
-    np.testing.assert_allclose(layer(ids), reference.sinusoid(24, D_MODEL)[ids], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        layer(ids), reference.sinusoid(24, D_MODEL)[ids], rtol=1e-6, atol=1e-6
+    )
     assert layer.weights == []
 
 
@@ -68,7 +79,9 @@ def test_fixed_embedding_built_symbolically_in_functional_model():
     inputs = keras.Input((3,), dtype="int32")
     model = keras.Model(inputs, FixedEmbedding(32, D_MODEL)(inputs))
     ids = np.array([[0, 31, 17], [5, 5, 1]])
-    np.testing.assert_allclose(model(ids), reference.sinusoid(32, D_MODEL)[ids], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        model(ids), reference.sinusoid(32, D_MODEL)[ids], rtol=1e-6, atol=1e-6
+    )
     assert model.weights == []
 
 
@@ -79,7 +92,10 @@ def test_fixed_embedding_float_ids_stay_exact_under_mixed_bfloat16(mixed_policy)
     out = layer(ids)
     assert out.dtype == tf.bfloat16
     np.testing.assert_allclose(
-        out.numpy().astype("float64"), reference.sinusoid(300, 8)[[0, 257, 299]], rtol=1e-2, atol=1e-2
+        out.numpy().astype("float64"),
+        reference.sinusoid(300, 8)[[0, 257, 299]],
+        rtol=1e-2,
+        atol=1e-2,
     )
 
 
@@ -123,7 +139,9 @@ def test_learned_temporal_embedding_matches_reference_and_names_its_tables(freq,
     assert [table.shape for table in tables] == [(size, D_MODEL) for size in TABLE_SIZES[:width]]
     for field in FIELDS[:width]:
         embeddings = getattr(layer, f"{field}_embed").embeddings
-        assert embeddings.trainable and f"{field}_embed" in getattr(embeddings, "path", embeddings.name)
+        assert embeddings.trainable and f"{field}_embed" in getattr(
+            embeddings, "path", embeddings.name
+        )
     assert not any(hasattr(layer, f"{field}_embed") for field in FIELDS[width:])
 
 
@@ -137,8 +155,9 @@ def test_learned_tables_are_initialised_standard_normal():
 
 
 def test_spec_marks_of_the_test_timestamps_embed_like_the_reference():
-    marks = np.array([[[7, 1, 4, 0, 0], [7, 1, 4, 1, 1], [12, 31, 3, 23, 3], [1, 3, 6, 12, 3],
-                       [2, 29, 3, 6, 2]]])
+    marks = np.array(
+        [[[7, 1, 4, 0, 0], [7, 1, 4, 1, 1], [12, 31, 3, 23, 3], [1, 3, 6, 12, 3], [2, 29, 3, 6, 2]]]
+    )
     np.testing.assert_allclose(
         TemporalEmbedding(D_MODEL, freq="t")(marks), _fixed_reference(marks), rtol=1e-5, atol=1e-6
     )
@@ -156,7 +175,9 @@ def test_out_of_range_marks_raise_naming_the_field(column):
     marks = _marks((1, 3), 5)
     marks[0, 1, column] = TABLE_SIZES[column]
     layer = TemporalEmbedding(D_MODEL, freq="t")
-    message = rf"{FIELDS[column]} marks \(column {column}\) must lie in \[0, {TABLE_SIZES[column] - 1}\]"
+    message = (
+        rf"{FIELDS[column]} marks \(column {column}\) must lie in \[0, {TABLE_SIZES[column] - 1}\]"
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         layer(marks)
     marks[0, 1, column] = -1
@@ -330,4 +351,6 @@ def test_keras_file_roundtrip(tmp_path):
         FixedEmbedding(13, D_MODEL)(marks_in[:, :, 0]),
     ]
     model = keras.Model([marks_in, features_in], outputs)
-    roundtrip.assert_keras_file_roundtrip(model, [_marks((2, 6), 4), _features((2, 6), 4)], tmp_path)
+    roundtrip.assert_keras_file_roundtrip(
+        model, [_marks((2, 6), 4), _features((2, 6), 4)], tmp_path
+    )

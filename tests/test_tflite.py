@@ -9,9 +9,9 @@ import warnings
 
 import numpy as np
 import pytest
+import reference
 import tensorflow as tf
 
-import reference
 from tf_tsembed import DataEmbedding, PositionalEmbedding, TokenEmbedding
 
 keras = tf.keras
@@ -43,10 +43,12 @@ def converted():
 def _run(flatbuffer, x, x_mark, x_feat, x_wide):
     # A fresh interpreter per call: one that failed to invoke is not reused.
     with warnings.catch_warnings():
-        # tf.lite.Interpreter announces its move to the ai_edge_litert package; TF 2.21 still has it.
+        # tf.lite.Interpreter announces its move to ai_edge_litert; TF 2.21 still has it.
         warnings.simplefilter("ignore", UserWarning)
         interpreter = tf.lite.Interpreter(model_content=flatbuffer)
-    (output,) = interpreter.get_signature_runner()(x=x, x_mark=x_mark, x_feat=x_feat, x_wide=x_wide).values()
+    (output,) = interpreter.get_signature_runner()(
+        x=x, x_mark=x_mark, x_feat=x_feat, x_wide=x_wide
+    ).values()
     return output
 
 
@@ -66,7 +68,9 @@ def test_interpreter_matches_keras_and_reference(converted, length):
     x, x_mark, x_feat, x_wide = inputs = _inputs(length, seed=length)
     got = _run(flatbuffer, *inputs)
     np.testing.assert_allclose(got, model(inputs), rtol=1e-5, atol=1e-5)
-    expected = reference.circular_conv1d(x, *token.get_weights()) + reference.sinusoid(length, D_MODEL)
+    expected = reference.circular_conv1d(x, *token.get_weights()) + reference.sinusoid(
+        length, D_MODEL
+    )
     np.testing.assert_allclose(got[..., :D_MODEL], expected, rtol=1e-5, atol=1e-5)
     expected = reference.circular_conv1d(x_wide, *wide_token.get_weights())
     np.testing.assert_allclose(got[..., D_MODEL : 2 * D_MODEL], expected, rtol=1e-5, atol=1e-5)
@@ -74,7 +78,7 @@ def test_interpreter_matches_keras_and_reference(converted, length):
 
 @pytest.mark.slow
 def test_interpreter_fails_on_out_of_range_marks_and_lengths(converted):
-    """The converter drops the layers' run-time asserts; the interpreter still refuses both inputs."""
+    """The converter drops the run-time asserts; the interpreter still refuses both inputs."""
     _, _, flatbuffer = converted
     x, x_mark, x_feat, x_wide = _inputs(4, seed=0)
     x_mark[0, 1, 0] = 13  # month 13: one past the month table

@@ -77,7 +77,7 @@ def test_spec_secondly_features_prepend_second_and_minute_to_hourly():
 def test_spec_marks_truncated_to_resolution(unit):
     marks = timefeatures.time_marks(SPEC_TIMESTAMPS, freq=unit)
     assert marks.dtype == np.int32
-    expected = np.array(SPEC_MARKS)[:, :timefeatures.num_time_marks(unit)]
+    expected = np.array(SPEC_MARKS)[:, : timefeatures.num_time_marks(unit)]
     np.testing.assert_array_equal(marks, expected)
 
 
@@ -115,19 +115,30 @@ def reference_features(stamps, unit):
 
 
 def reference_marks(stamps, unit):
-    rows = [[stamp.month, stamp.day, stamp.weekday(), stamp.hour, stamp.minute // 15]
-            for stamp in stamps]
-    return np.array(rows, np.int64).reshape(len(stamps), 5)[:, :REFERENCE_MARK_COUNTS[unit]]
+    rows = [
+        [stamp.month, stamp.day, stamp.weekday(), stamp.hour, stamp.minute // 15]
+        for stamp in stamps
+    ]
+    return np.array(rows, np.int64).reshape(len(stamps), 5)[:, : REFERENCE_MARK_COUNTS[unit]]
 
 
 EPOCH = dt.datetime(1970, 1, 1)
 # Year, month and leap-day edges, and seconds just before the epoch (negative offsets).
 EDGE_TIMESTAMPS = [
-    dt.datetime(1900, 1, 1), dt.datetime(1900, 3, 1), dt.datetime(1969, 12, 31, 23, 59, 59),
-    dt.datetime(1970, 1, 1), dt.datetime(2000, 2, 29, 12), dt.datetime(2015, 12, 31, 23, 59, 59),
-    dt.datetime(2016, 1, 3), dt.datetime(2016, 1, 4), dt.datetime(2020, 12, 31, 23, 59, 59),
-    dt.datetime(2021, 1, 3, 12, 45), dt.datetime(2021, 1, 4), dt.datetime(2024, 12, 31, 23, 59, 59),
-    dt.datetime(2100, 2, 28, 23, 59, 59), dt.datetime(2100, 3, 1),
+    dt.datetime(1900, 1, 1),
+    dt.datetime(1900, 3, 1),
+    dt.datetime(1969, 12, 31, 23, 59, 59),
+    dt.datetime(1970, 1, 1),
+    dt.datetime(2000, 2, 29, 12),
+    dt.datetime(2015, 12, 31, 23, 59, 59),
+    dt.datetime(2016, 1, 3),
+    dt.datetime(2016, 1, 4),
+    dt.datetime(2020, 12, 31, 23, 59, 59),
+    dt.datetime(2021, 1, 3, 12, 45),
+    dt.datetime(2021, 1, 4),
+    dt.datetime(2024, 12, 31, 23, 59, 59),
+    dt.datetime(2100, 2, 28, 23, 59, 59),
+    dt.datetime(2100, 3, 1),
     dt.datetime(2100, 12, 31, 23, 59, 59),
 ]
 
@@ -160,24 +171,43 @@ def test_marks_match_datetime_reference(unit):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime.max),
-                min_size=1, max_size=8),
-       st.sampled_from(UNITS))
+@given(
+    st.lists(
+        st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime.max),
+        min_size=1,
+        max_size=8,
+    ),
+    st.sampled_from(UNITS),
+)
 def test_any_year_matches_datetime_reference_and_stays_in_range(stamps, unit):
     whole_seconds = [stamp.replace(microsecond=0) for stamp in stamps]
     features = timefeatures.time_features(stamps, freq=unit)
     np.testing.assert_allclose(features, reference_features(whole_seconds, unit), rtol=0, atol=1e-7)
     assert np.all((features >= -0.5) & (features <= 0.5))
-    np.testing.assert_array_equal(timefeatures.time_marks(stamps, freq=unit),
-                                  reference_marks(whole_seconds, unit))
+    np.testing.assert_array_equal(
+        timefeatures.time_marks(stamps, freq=unit), reference_marks(whole_seconds, unit)
+    )
 
 
-@pytest.mark.parametrize("date, iso_week", [
-    ("2020-12-31", 53), ("2021-01-03", 53), ("2021-01-04", 1),
-    ("2015-12-31", 53), ("2016-01-03", 53), ("2016-01-04", 1),
-    ("2018-12-31", 1), ("2019-12-29", 52), ("2008-12-29", 1), ("2010-01-03", 53),
-    ("1969-12-31", 1), ("1900-01-01", 1), ("2099-12-31", 53), ("2100-12-31", 52),
-])
+@pytest.mark.parametrize(
+    "date, iso_week",
+    [
+        ("2020-12-31", 53),
+        ("2021-01-03", 53),
+        ("2021-01-04", 1),
+        ("2015-12-31", 53),
+        ("2016-01-03", 53),
+        ("2016-01-04", 1),
+        ("2018-12-31", 1),
+        ("2019-12-29", 52),
+        ("2008-12-29", 1),
+        ("2010-01-03", 53),
+        ("1969-12-31", 1),
+        ("1900-01-01", 1),
+        ("2099-12-31", 53),
+        ("2100-12-31", 52),
+    ],
+)
 def test_iso_week_at_year_boundaries(date, iso_week):
     assert dt.date.fromisoformat(date).isocalendar()[1] == iso_week
     week_feature = timefeatures.time_features([date], freq="w")[0, 1]
@@ -186,28 +216,39 @@ def test_iso_week_at_year_boundaries(date, iso_week):
 
 # --- Input forms --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("convert", [
-    pytest.param(lambda stamps: list(stamps), id="datetime-list"),
-    pytest.param(lambda stamps: [stamp.isoformat(sep=" ") for stamp in stamps], id="string-list"),
-    pytest.param(lambda stamps: np.array(stamps, dtype=object), id="object-array"),
-    pytest.param(lambda stamps: np.array(stamps, dtype="datetime64[ns]"), id="datetime64-ns"),
-    pytest.param(
-        lambda stamps: np.array(stamps, dtype="datetime64[ms]") + np.timedelta64(999, "ms"),
-        id="datetime64-ms-floored"),
-])
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        pytest.param(lambda stamps: list(stamps), id="datetime-list"),
+        pytest.param(
+            lambda stamps: [stamp.isoformat(sep=" ") for stamp in stamps], id="string-list"
+        ),
+        pytest.param(lambda stamps: np.array(stamps, dtype=object), id="object-array"),
+        pytest.param(lambda stamps: np.array(stamps, dtype="datetime64[ns]"), id="datetime64-ns"),
+        pytest.param(
+            lambda stamps: np.array(stamps, dtype="datetime64[ms]") + np.timedelta64(999, "ms"),
+            id="datetime64-ms-floored",
+        ),
+    ],
+)
 @pytest.mark.parametrize("unit", ["s", "h", "w"])
 def test_input_forms_agree_with_datetime64_seconds(convert, unit):
     dates = convert(STAMPS[:500])
-    np.testing.assert_array_equal(timefeatures.time_features(dates, unit),
-                                  timefeatures.time_features(STAMPS_DATETIME64[:500], unit))
-    np.testing.assert_array_equal(timefeatures.time_marks(dates, unit),
-                                  timefeatures.time_marks(STAMPS_DATETIME64[:500], unit))
+    np.testing.assert_array_equal(
+        timefeatures.time_features(dates, unit),
+        timefeatures.time_features(STAMPS_DATETIME64[:500], unit),
+    )
+    np.testing.assert_array_equal(
+        timefeatures.time_marks(dates, unit), timefeatures.time_marks(STAMPS_DATETIME64[:500], unit)
+    )
 
 
 def test_coarse_datetime64_units_are_read_at_their_start():
     days = np.array(["2021-01-03", "2024-02-29"], dtype="datetime64[D]")
-    np.testing.assert_array_equal(timefeatures.time_marks(days, "t"),
-                                  [[1, 3, 6, 0, 0], [2, 29, 3, 0, 0]])
+    np.testing.assert_array_equal(
+        timefeatures.time_marks(days, "t"), [[1, 3, 6, 0, 0], [2, 29, 3, 0, 0]]
+    )
     months = np.array(["2021-05"], dtype="datetime64[M]")
     np.testing.assert_array_equal(timefeatures.time_marks(months, "d"), [[5, 1, 5]])
 
@@ -229,16 +270,22 @@ def test_yearly_has_no_features():
     assert features.shape == (5, 0) and features.dtype == np.float32
 
 
-@pytest.mark.parametrize("bad_dates, expected_in_message", [
-    pytest.param(np.array([SPEC_TIMESTAMPS[:2]], dtype="datetime64[s]"), "(1, 2)", id="2-D"),
-    pytest.param("2021-01-03", "received a str", id="scalar-string"),
-    pytest.param(np.array(["2021-01-03", "2021-01-04", "NaT", "NaT"], dtype="datetime64[s]"),
-                 "position 2", id="NaT"),
-    pytest.param(["2021-01-03", None], "position 1", id="None-in-list"),
-    pytest.param([1, 2, 3], "int64", id="integers"),
-    pytest.param(np.array([1, 2], dtype="timedelta64[s]"), "timedelta64", id="timedeltas"),
-    pytest.param(["2021-13-45"], "2021-13-45", id="unparsable-string"),
-])
+@pytest.mark.parametrize(
+    "bad_dates, expected_in_message",
+    [
+        pytest.param(np.array([SPEC_TIMESTAMPS[:2]], dtype="datetime64[s]"), "(1, 2)", id="2-D"),
+        pytest.param("2021-01-03", "received a str", id="scalar-string"),
+        pytest.param(
+            np.array(["2021-01-03", "2021-01-04", "NaT", "NaT"], dtype="datetime64[s]"),
+            "position 2",
+            id="NaT",
+        ),
+        pytest.param(["2021-01-03", None], "position 1", id="None-in-list"),
+        pytest.param([1, 2, 3], "int64", id="integers"),
+        pytest.param(np.array([1, 2], dtype="timedelta64[s]"), "timedelta64", id="timedeltas"),
+        pytest.param(["2021-13-45"], "2021-13-45", id="unparsable-string"),
+    ],
+)
 @pytest.mark.parametrize("function", [timefeatures.time_features, timefeatures.time_marks])
 def test_bad_dates_raise_value_error_naming_dates(function, bad_dates, expected_in_message):
     with pytest.raises(ValueError, match="dates") as raised:
@@ -263,7 +310,8 @@ EXPECTED_FEATURE_COUNTS = {"s": 6, "t": 5, "h": 4, "d": 3, "b": 3, "w": 2, "m": 
 
 
 @pytest.mark.parametrize(
-    "freq, unit", [(freq, unit) for unit, freqs in FREQ_ALIASES.items() for freq in freqs])
+    "freq, unit", [(freq, unit) for unit, freqs in FREQ_ALIASES.items() for freq in freqs]
+)
 def test_freq_alias_maps_to_unit(freq, unit):
     assert timefeatures.parse_freq(freq) == unit
     assert timefeatures.num_time_features(freq) == EXPECTED_FEATURE_COUNTS[unit]
@@ -272,13 +320,44 @@ def test_freq_alias_maps_to_unit(freq, unit):
     assert features.shape == (5, EXPECTED_FEATURE_COUNTS[unit])
 
 
-@pytest.mark.parametrize("bad_freq", [
-    "", "ms", "10ms", "Ms", "mS", "L", "l", "us", "U", "ns", "N",  # sub-second
-    "0h", "00min", "-1h", "1.5h", "+3h",  # multiples
-    " h", "h ", "hour", "hourly", "x", "15", "h-", "\uff13h",  # unknown spellings
-    "W-DEC", "Q-SUN", "H-MON", "M-JAN", "D-SUN",  # anchors that do not fit
-    None, 1, 1.0, b"h",  # not strings
-])
+@pytest.mark.parametrize(
+    "bad_freq",
+    [
+        "",
+        "ms",
+        "10ms",
+        "Ms",
+        "mS",
+        "L",
+        "l",
+        "us",
+        "U",
+        "ns",
+        "N",  # sub-second
+        "0h",
+        "00min",
+        "-1h",
+        "1.5h",
+        "+3h",  # multiples
+        " h",
+        "h ",
+        "hour",
+        "hourly",
+        "x",
+        "15",
+        "h-",
+        "\uff13h",  # unknown spellings
+        "W-DEC",
+        "Q-SUN",
+        "H-MON",
+        "M-JAN",
+        "D-SUN",  # anchors that do not fit
+        None,
+        1,
+        1.0,
+        b"h",  # not strings
+    ],
+)
 def test_bad_freq_raises_value_error_naming_received_value(bad_freq):
     with pytest.raises(ValueError, match="freq") as raised:
         timefeatures.parse_freq(bad_freq)
@@ -292,6 +371,7 @@ def test_feature_functions_validate_freq(function):
 
 
 # --- Pandas, docstrings, purity -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_pandas_inputs_match_datetime64(unit):
@@ -349,6 +429,7 @@ def test_module_imports_neither_tensorflow_nor_pandas():
         "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
         "print(sorted({'tensorflow', 'pandas', 'keras'} & set(sys.modules)))\n"
     )
-    imported = subprocess.run([sys.executable, "-c", check],
-                              capture_output=True, text=True, check=True)
+    imported = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, check=True
+    )
     assert imported.stdout.strip() == "[]"

@@ -6,13 +6,13 @@ import subprocess
 import sys
 import textwrap
 
+import layer_harness
 import numpy as np
 import pytest
+import reference
+import roundtrip
 import tensorflow as tf
 
-import reference
-import layer_harness
-import roundtrip
 from tf_tsembed import PositionalEmbedding, TokenEmbedding, _compile, _precision, token_embedding
 
 keras = tf.keras
@@ -50,7 +50,9 @@ def test_matches_reference(batch, length, c_in, d_model, kernel_size, jit_compil
     x = _random((batch, length, c_in))
     out = layer(x)
     assert out.shape == (batch, length, d_model)
-    np.testing.assert_allclose(out, reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out, reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_use_bias_false_has_only_a_kernel():
@@ -72,7 +74,9 @@ def test_pytorch_conv1d_weights_load_by_transpose(length):
     layer.build((None, None, c_in))
     layer.set_weights([weight_oik.transpose(2, 1, 0), bias])
     x = _random((2, length, c_in), seed=4)
-    np.testing.assert_allclose(layer(x), _torch_layout_reference(x, weight_oik, bias), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        layer(x), _torch_layout_reference(x, weight_oik, bias), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_matches_pytorch_conv1d_circular_when_installed():
@@ -102,7 +106,9 @@ def test_default_init_reproduces_the_reference_distributions():
 
 
 def test_initializers_are_overridable_and_serialize():
-    layer = TokenEmbedding(2, 3, kernel_initializer="ones", bias_initializer=keras.initializers.Constant(0.5))
+    layer = TokenEmbedding(
+        2, 3, kernel_initializer="ones", bias_initializer=keras.initializers.Constant(0.5)
+    )
     rebuilt = roundtrip.assert_config_roundtrip(layer)
     rebuilt.build((None, None, 2))
     kernel, bias = rebuilt.get_weights()
@@ -132,7 +138,11 @@ def test_layer_contract(c_in, jit_compile, tmp_path):
 
 def _must_compile_functions(layer, x):
     graph = tf.function(layer).get_concrete_function(x).graph
-    return [f.signature.name for f in graph.as_graph_def().library.function if f.attr["_XlaMustCompile"].b]
+    return [
+        f.signature.name
+        for f in graph.as_graph_def().library.function
+        if f.attr["_XlaMustCompile"].b
+    ]
 
 
 def test_jit_compile_flag_selects_the_compiled_function():
@@ -159,10 +169,14 @@ def test_eager_call_runs_xla_compiled_code(tmp_path):
     for jit in ("1", "0"):
         dump_dir = tmp_path / f"jit{jit}"
         env = dict(os.environ, XLA_FLAGS=f"--xla_dump_to={dump_dir}", TF_CPP_MIN_LOG_LEVEL="2")
-        result = subprocess.run([sys.executable, "-c", _DUMP_SCRIPT, jit], env=env, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-c", _DUMP_SCRIPT, jit], env=env, capture_output=True, text=True
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         dumped[jit] = [name for name in os.listdir(dump_dir)] if dump_dir.exists() else []
-    assert any("circular_conv1d" in name and "after_optimizations" in name for name in dumped["1"]), dumped["1"]
+    assert any(
+        "circular_conv1d" in name and "after_optimizations" in name for name in dumped["1"]
+    ), dumped["1"]
     assert not any("circular_conv1d" in name for name in dumped["0"])
 
 
@@ -185,7 +199,12 @@ def test_bad_constructor_arguments_raise_value_error(kwargs, message):
 
 @pytest.mark.parametrize(
     "shape,message",
-    [((2, 3), "rank 3"), ((2, 3, 3, 1), "rank 3"), ((2, 5, 4), "c_in=3, but the inputs have 4 channels"), ((2, 0, 3), "at least one time step")],
+    [
+        ((2, 3), "rank 3"),
+        ((2, 3, 3, 1), "rank 3"),
+        ((2, 5, 4), "c_in=3, but the inputs have 4 channels"),
+        ((2, 0, 3), "at least one time step"),
+    ],
 )
 def test_bad_input_shapes_raise_at_build(shape, message):
     with pytest.raises(ValueError, match=message):
@@ -301,9 +320,19 @@ def test_jit_compiled_train_step_compiles_once(tmp_path):
     """
     dump_dir = tmp_path / "dump"
     env = dict(os.environ, XLA_FLAGS=f"--xla_dump_to={dump_dir}", TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, "-c", _RECOMPILE_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", _RECOMPILE_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    modules = [n for n in os.listdir(dump_dir) if "train_step" in n and n.endswith("before_optimizations.txt")]
+    modules = [
+        n
+        for n in os.listdir(dump_dir)
+        if "train_step" in n and n.endswith("before_optimizations.txt")
+    ]
     assert len(modules) == 1, modules
 
 
@@ -316,11 +345,18 @@ FORMULATION_SHAPES = [(2, 1, 50, 3), (2, 2, 50, 5), (3, 9, 60, 3), (2, 9, 4, 3),
 @pytest.mark.parametrize("jit_compile", [True, False])
 @pytest.mark.parametrize("batch,length,c_in,kernel_size", FORMULATION_SHAPES)
 def test_both_formulations_match_reference(batch, length, c_in, kernel_size, jit_compile, use_bias):
-    assert token_embedding._CPU_MATMUL_MAX_CONTRACTION < 50 * 3 and 4 * 5 < token_embedding._CPU_MATMUL_MAX_CONTRACTION
-    layer = TokenEmbedding(c_in, 6, kernel_size=kernel_size, use_bias=use_bias, jit_compile=jit_compile)
+    assert (
+        token_embedding._CPU_MATMUL_MAX_CONTRACTION < 50 * 3
+        and 4 * 5 < token_embedding._CPU_MATMUL_MAX_CONTRACTION
+    )
+    layer = TokenEmbedding(
+        c_in, 6, kernel_size=kernel_size, use_bias=use_bias, jit_compile=jit_compile
+    )
     x = np.random.default_rng(length).normal(size=(batch, length, c_in)).astype("float32")
     out = layer(x)
-    np.testing.assert_allclose(out, reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        out, reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("c_in", [4, 50])
@@ -329,7 +365,9 @@ def test_both_formulations_take_a_dynamic_length(c_in):
     embed = tf.function(layer, input_signature=[tf.TensorSpec((None, None, c_in), tf.float32)])
     for length in (1, 7):
         x = np.random.default_rng(length).normal(size=(2, length, c_in)).astype("float32")
-        np.testing.assert_allclose(embed(x), reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            embed(x), reference.circular_conv1d(x, *layer.get_weights()), rtol=1e-5, atol=1e-5
+        )
 
 
 @pytest.mark.parametrize("jit_compile", [True, False])

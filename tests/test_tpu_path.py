@@ -7,12 +7,11 @@ import subprocess
 import sys
 import textwrap
 
+import _forecast_example
+import _models
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import _forecast_example
-import _models
 
 keras = tf.keras
 C_IN, LENGTH, D_MODEL, PRED_LEN, BATCH = 3, 24, 8, 6, 4
@@ -26,7 +25,15 @@ _ENTRY = re.compile(r"^ENTRY %\S+ \((.*)\) -> ", re.MULTILINE)
 
 def _example_model():
     return _forecast_example.load().build_model(
-        LENGTH, PRED_LEN, C_IN, _models.NUM_MARKS, target_index=1, d_model=D_MODEL, n_heads=2, e_layers=1, d_ff=16
+        LENGTH,
+        PRED_LEN,
+        C_IN,
+        _models.NUM_MARKS,
+        target_index=1,
+        d_model=D_MODEL,
+        n_heads=2,
+        e_layers=1,
+        d_ff=16,
     )
 
 
@@ -57,7 +64,9 @@ def _train_step(model, name="train_step"):
     def train_step(values, marks, targets):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(model([values, marks], training=True) - targets))
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+        optimizer.apply_gradients(
+            zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        )
         return loss
 
     train_step.__name__ = name
@@ -73,7 +82,9 @@ def _assert_tpu_ready(hlo, dtype):
     (entry_parameters,) = _ENTRY.findall(hlo)
     assert f"f32[{BATCH},{LENGTH},{C_IN}]" in entry_parameters, entry_parameters
     assert f"s32[{BATCH},{LENGTH},4]" in entry_parameters, entry_parameters
-    assert f"{dtype}[{BATCH},{LENGTH},{D_MODEL}]" in hlo  # the embedding is computed in the compute dtype
+    assert (
+        f"{dtype}[{BATCH},{LENGTH},{D_MODEL}]" in hlo
+    )  # the embedding is computed in the compute dtype
 
 
 def test_tpu_branch_connects_initialises_and_builds_a_tpu_strategy(monkeypatch):
@@ -85,9 +96,15 @@ def test_tpu_branch_connects_initialises_and_builds_a_tpu_strategy(monkeypatch):
             calls.append(("resolver", tpu))
 
     monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", FakeResolver)
-    monkeypatch.setattr(tf.config, "experimental_connect_to_cluster", lambda r: calls.append(("connect", r)))
-    monkeypatch.setattr(tf.tpu.experimental, "initialize_tpu_system", lambda r: calls.append(("initialize", r)))
-    monkeypatch.setattr(tf.distribute, "TPUStrategy", lambda r: calls.append(("strategy", r)) or "tpu strategy")
+    monkeypatch.setattr(
+        tf.config, "experimental_connect_to_cluster", lambda r: calls.append(("connect", r))
+    )
+    monkeypatch.setattr(
+        tf.tpu.experimental, "initialize_tpu_system", lambda r: calls.append(("initialize", r))
+    )
+    monkeypatch.setattr(
+        tf.distribute, "TPUStrategy", lambda r: calls.append(("strategy", r)) or "tpu strategy"
+    )
     assert example.make_strategy("tpu", tpu="my-tpu") == "tpu strategy"
     assert [name for name, _ in calls] == ["resolver", "connect", "initialize", "strategy"]
     assert calls[0][1] == "my-tpu"
@@ -97,7 +114,9 @@ def test_tpu_branch_connects_initialises_and_builds_a_tpu_strategy(monkeypatch):
 
 def test_tpu_branch_without_a_tpu_fails_with_a_clear_message():
     example = _forecast_example.load()
-    with pytest.raises(RuntimeError, match=r"--strategy tpu: no TPU found \(--tpu=''\).*--tpu local"):
+    with pytest.raises(
+        RuntimeError, match=r"--strategy tpu: no TPU found \(--tpu=''\).*--tpu local"
+    ):
         example.make_strategy("tpu", tpu="")
 
 
@@ -106,9 +125,13 @@ def test_tpu_branch_without_a_tpu_fails_with_a_clear_message():
 def test_compiled_forward_is_tpu_ready(build, policy, mixed_policy):
     mixed_policy(policy)
     model = build()
-    forward = tf.function(lambda values, marks: model([values, marks], training=False), jit_compile=True)
+    forward = tf.function(
+        lambda values, marks: model([values, marks], training=False), jit_compile=True
+    )
     values, marks, _ = _batch()
-    _assert_tpu_ready(forward.experimental_get_compiler_ir(values, marks)(stage="hlo"), HLO_DTYPES[policy])
+    _assert_tpu_ready(
+        forward.experimental_get_compiler_ir(values, marks)(stage="hlo"), HLO_DTYPES[policy]
+    )
 
 
 @MODELS
@@ -132,15 +155,27 @@ _COMPILE_COUNT_SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def compile_counts():
-    """XLA compilations of each model's train step over 3 batches of different values, from TF's log."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", TF_CPP_VMODULE="device_compilation_profiler=1",
-               CUDA_VISIBLE_DEVICES="", PYTHONPATH=os.path.dirname(TESTS))
-    result = subprocess.run([sys.executable, "-c", _COMPILE_COUNT_SCRIPT.format(tests=TESTS)], env=env,
-                            capture_output=True, text=True, timeout=180)
+    """XLA compilations of each model's train step over 3 batches of other values, from TF's log."""
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="0",
+        TF_CPP_VMODULE="device_compilation_profiler=1",
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONPATH=os.path.dirname(TESTS),
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", _COMPILE_COUNT_SCRIPT.format(tests=TESTS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     counts = {}
-    # "device_compilation_profiler.cc:113] Compiled __inference_example_step_123 2 times, compile time: ..."
-    for name, count in re.findall(r"Compiled __inference_(\w+?)_step_\d+ (\d+) times", result.stderr):
+    # "device_compilation_profiler.cc:113] Compiled __inference_example_step_123 2 times, ..."
+    for name, count in re.findall(
+        r"Compiled __inference_(\w+?)_step_\d+ (\d+) times", result.stderr
+    ):
         counts[name] = max(counts.get(name, 0), int(count))
     return counts
 

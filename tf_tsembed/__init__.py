@@ -1,6 +1,10 @@
 """Time-series embedding layers for tf.keras, exact to the reference and compiled with XLA."""
 
-from tf_tsembed.data_embedding import DataEmbedding, DataEmbeddingInverted, DataEmbeddingWithoutPosition
+from tf_tsembed.data_embedding import (
+    DataEmbedding,
+    DataEmbeddingInverted,
+    DataEmbeddingWithoutPosition,
+)
 from tf_tsembed.patch_embedding import PatchEmbedding, repeat_for_channels
 from tf_tsembed.positional_embedding import PositionalEmbedding
 from tf_tsembed.pytorch_weights import load_pytorch_weights

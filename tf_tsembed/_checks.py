@@ -1,4 +1,4 @@
-"""Argument checks shared by the layers: each error names the parameter, the expected and the received value."""
+"""Argument checks shared by the layers: errors name the parameter, expected and received."""
 
 import numbers
 
@@ -73,7 +73,7 @@ def positive_float(name, value):
 
 
 def rank(layer_name, argument, shape, axes):
-    """Raises ValueError unless `shape` has one axis per name in `axes` (e.g. "batch, time, c_in")."""
+    """Raises ValueError unless `shape` has one axis per name in `axes` ("batch, time, c_in")."""
     shape = tf.TensorShape(shape)
     expected = len(axes.split(","))
     if shape.rank != expected:
@@ -151,7 +151,7 @@ def ids_on_host(layer_name, values, fields):
 
 
 def build_sublayer(layer, input_shape):
-    """Builds `layer` in its own name scope: tf_keras names weights by the scope, Keras 3 by the layer tree."""
+    """Builds `layer` in its own name scope: tf_keras names weights by scope, Keras 3 by tree."""
     with tf.name_scope(layer.name):
         layer.build(input_shape)
 

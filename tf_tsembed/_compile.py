@@ -3,7 +3,9 @@
 import collections
 
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util  # no public equivalent: see inside_xla_compilation
+from tensorflow.python.ops import (
+    control_flow_util,
+)  # no public equivalent: see inside_xla_compilation
 
 # Eager calls keep this many compiled signatures per function; the least recently used go first.
 EAGER_CACHE_SIZE = 32

@@ -1,4 +1,4 @@
-"""Where 16-bit arithmetic happens: the dtype the embeddings compute in, and how weights are rounded."""
+"""Where 16-bit arithmetic happens: the dtype the embeddings compute in, how weights are rounded."""
 
 import tensorflow as tf
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 
 def _angles(positions, d_model):
-    """`positions[:, None] * w_i` in float64, `w_i = 10000^(-2i / d_model)`, i < ceil(d_model / 2)."""
+    """`positions[:, None] * w_i` in float64, `w_i = 10000^(-2i / d_model)`, 2i < d_model."""
     frequencies = np.power(10000.0, -np.arange(0, d_model, 2, dtype=np.float64) / d_model)
     return np.asarray(positions, dtype=np.float64)[:, None] * frequencies
 
@@ -51,7 +51,7 @@ def sinusoid(num_rows, d_model):
 
 
 def _split_rows(max_rows, d_model, host_dtype):
-    """Sine and cosine tables of `p = q * step + r` for both parts, `step = ceil(sqrt(max_rows))`."""
+    """Sines and cosines of both parts of `p = q * step + r`, `step = ceil(sqrt(max_rows))`."""
     step = max(1, math.isqrt(max_rows - 1) + 1)
     coarse = _angles(np.arange(0, max_rows, step), d_model)
     fine = _angles(np.arange(step), d_model)

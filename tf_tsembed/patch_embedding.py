@@ -1,4 +1,4 @@
-"""PatchEmbedding: PatchTST's patch tokens, one sequence of patches per variable (channel independence)."""
+"""PatchEmbedding: PatchTST's patch tokens, one sequence of patches per variable."""
 
 import math
 
@@ -11,7 +11,7 @@ keras = tf.keras
 
 
 def num_patches(length, patch_len, stride, padding):
-    """`P = floor((L + padding - patch_len) / stride) + 1`; works on Python ints and scalar tensors."""
+    """`P = floor((L + padding - patch_len) / stride) + 1`, on Python ints or scalar tensors."""
     return (length + padding - patch_len) // stride + 1
 
 
@@ -55,7 +55,7 @@ def repeat_for_channels(x_mark, n_vars):
     if x_mark.shape.rank is None:  # a scalar would fail to slice, with a raw error
         check = tf.debugging.assert_greater_equal(tf.rank(x_mark), 1, message=message)
         x_mark = _checks.after_checks([check], x_mark)
-    # Broadcast-and-reshape rather than tf.repeat: XLA keeps it static when n_vars comes from tf.shape.
+    # Broadcast-and-reshape, not tf.repeat: XLA keeps it static when n_vars comes from tf.shape.
     shape = tf.shape(x_mark)
     repeated = tf.broadcast_to(x_mark[:, None], tf.concat([shape[:1], [n_vars], shape[1:]], 0))
     return tf.reshape(repeated, tf.concat([[-1], shape[1:]], 0))
@@ -183,14 +183,16 @@ class PatchEmbedding(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="value_embedding",
         )
-        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="dropout")
+        self.dropout_layer = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="dropout"
+        )
         self.position_embedding = None
 
     def _check_input_shape(self, input_shape):
         return _checks.rank(type(self).__name__, "inputs", input_shape, "batch, n_vars, time")
 
     def _static_num_patches(self, length):
-        """P for a static L, or ValueError naming the numbers that make it impossible or too large."""
+        """P for a static L, or ValueError naming the numbers that make it impossible or too big."""
         name = type(self).__name__
         if length == 0:
             raise ValueError(f"{name} needs at least one time step; received L=0.")
@@ -201,10 +203,13 @@ class PatchEmbedding(keras.layers.Layer):
             )
         count = num_patches(length, self.patch_len, self.stride, self.padding)
         if self.position == "learned":
-            built_for = None if self.position_embedding is None else self.position_embedding.shape[0]
+            built_for = (
+                None if self.position_embedding is None else self.position_embedding.shape[0]
+            )
             if built_for is not None and count != built_for:
                 raise ValueError(
-                    f"{name} with position='learned' was built for {built_for} patches, but L={length} "
+                    f"{name} with position='learned' was built for {built_for} patches, "
+                    f"but L={length} "
                     f"gives {count} (patch_len={self.patch_len}, stride={self.stride}, "
                     f"padding={self.padding}). Feed series of the length it was built with."
                 )
@@ -216,21 +221,26 @@ class PatchEmbedding(keras.layers.Layer):
         return count
 
     def _dynamic_num_patches(self, length):
-        """P as a tensor, with run-time checks for what `_static_num_patches` checks while tracing."""
+        """P as a tensor, checked at run time as `_static_num_patches` checks it while tracing."""
         name = type(self).__name__
         count = num_patches(length, self.patch_len, self.stride, self.padding)
         conditions = [
             (length >= 1, f"{name} needs at least one time step"),
             (
                 length + self.padding >= self.patch_len,
-                f"{name}: L + padding (padding={self.padding}) must be >= patch_len={self.patch_len}",
+                f"{name}: L + padding (padding={self.padding}) must be >= "
+                f"patch_len={self.patch_len}",
             ),
         ]
         if self.position == "learned":
             rows = self.position_embedding.shape[0]
-            conditions.append((tf.equal(count, rows), f"{name}: position='learned' was built for {rows} patches"))
+            conditions.append(
+                (tf.equal(count, rows), f"{name}: position='learned' was built for {rows} patches")
+            )
         else:
-            conditions.append((count <= self.max_len, f"{name}: more than max_len={self.max_len} patches"))
+            conditions.append(
+                (count <= self.max_len, f"{name}: more than max_len={self.max_len} patches")
+            )
         checks = [tf.debugging.Assert(ok, [message, "L =", length]) for ok, message in conditions]
         # XLA drops the asserts; a negative count still makes tf.range fail to compile there, where
         # an invalid count would silently give no patches or broadcast the position table.
@@ -243,7 +253,8 @@ class PatchEmbedding(keras.layers.Layer):
         if self.position == "learned":
             if length is None:
                 raise ValueError(
-                    f"{type(self).__name__} with position='learned' needs the series length when it "
+                    f"{type(self).__name__} with position='learned' needs the series length "
+                    f"when it "
                     f"is built (its table has one row per patch); received shape {input_shape}."
                 )
             self.position_embedding = self.add_weight(
@@ -290,7 +301,9 @@ class PatchEmbedding(keras.layers.Layer):
     def compute_output_spec(self, inputs, training=None):
         # A Functional graph needs every output to be a tensor, also a static n_vars.
         tokens_shape, _ = self.compute_output_shape(inputs.shape)
-        return keras.KerasTensor(tokens_shape, dtype=self.compute_dtype), keras.KerasTensor((), dtype="int32")
+        return keras.KerasTensor(tokens_shape, dtype=self.compute_dtype), keras.KerasTensor(
+            (), dtype="int32"
+        )
 
     def get_config(self):
         config = super().get_config()

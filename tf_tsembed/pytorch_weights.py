@@ -243,8 +243,9 @@ def load_pytorch_weights(layer, state_dict, prefix=""):
     plan = _plan(layer)
     under_prefix = [key for key in state_dict if isinstance(key, str) and key.startswith(prefix)]
     owned = [
-        key for key in under_prefix
-        if plan.roots is None or key[len(prefix):].split(".")[0] in plan.roots
+        key
+        for key in under_prefix
+        if plan.roots is None or key[len(prefix) :].split(".")[0] in plan.roots
     ]
     params = {prefix + key: rest for key, *rest in plan.params}
     buffers = {prefix + key for key in plan.buffers}

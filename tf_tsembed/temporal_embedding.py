@@ -151,7 +151,8 @@ class TemporalEmbedding(keras.layers.Layer):
     Mark columns run coarse to fine, as `timefeatures.time_marks` returns them: month (table of
     13 rows), day (32), weekday (7, Monday = 0), hour (24), minute // 15 (4). A frequency keeps
     the leading `num_time_marks(freq)` columns: 5 for 't', 4 for 'h' and 's' (as in the reference,
-    only minutely data have a minute table), 3 for 'd', 'b' and 'w', 1 for 'm', 'q' and 'y'. Only those fields have tables, and the output is the sum of
+    only minutely data have a minute table), 3 for 'd', 'b' and 'w', 1 for 'm', 'q' and 'y'.
+    Only those fields have tables, and the output is the sum of
     their rows. Unlike the reference, daily and coarser data work (the reference always reads
     the hour from column 3).
 

@@ -15,8 +15,20 @@ import re
 
 import numpy as np
 
-_MONTH_ANCHORS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN",
-                  "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_MONTH_ANCHORS = (
+    "JAN",
+    "FEB",
+    "MAR",
+    "APR",
+    "MAY",
+    "JUN",
+    "JUL",
+    "AUG",
+    "SEP",
+    "OCT",
+    "NOV",
+    "DEC",
+)
 _WEEKDAY_ANCHORS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
 # Case-insensitive, except "MS" (month start), which pandas tells from "ms" (millisecond) by case.
@@ -188,7 +200,8 @@ def _unconvertible_dates_error(values, error):
         except (TypeError, ValueError) as element_error:
             return ValueError(
                 f"dates must hold {_ACCEPTED_DATES}; dates[{position}] = {value!r} is not one: "
-                f"{element_error}")
+                f"{element_error}"
+            )
     return ValueError(f"dates must hold {_ACCEPTED_DATES}; NumPy could not convert them: {error}")
 
 
@@ -213,7 +226,8 @@ def _as_datetime64_seconds(dates):
     not_a_time = np.isnat(values)
     if not_a_time.any():
         raise ValueError(
-            f"dates must not contain NaT; got NaT at position {int(np.argmax(not_a_time))}")
+            f"dates must not contain NaT; got NaT at position {int(np.argmax(not_a_time))}"
+        )
     # Floor to whole seconds (NumPy's unit casts floor, also before 1970); [s] covers any
     # year, unlike [ns] (1677..2262).
     return values.astype("datetime64[s]")

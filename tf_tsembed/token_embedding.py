@@ -1,4 +1,4 @@
-"""TokenEmbedding: the value embedding of Informer-style models, a circular 1-D convolution over time."""
+"""TokenEmbedding: the value embedding of Informer-style models, a circular 1-D convolution."""
 
 import math
 
@@ -8,7 +8,7 @@ from tf_tsembed import _checks, _compile, _precision
 
 keras = tf.keras
 
-# Past this k*C, the stacked input costs more than a VALID convolution on CPU (README: speed targets).
+# Past this k*C, stacking costs more than a VALID convolution on CPU (README: speed targets).
 _CPU_MATMUL_MAX_CONTRACTION = 128
 
 
@@ -187,7 +187,10 @@ class TokenEmbedding(keras.layers.Layer):
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
-                name="bias", shape=(self.d_model,), initializer=self.bias_initializer, trainable=True
+                name="bias",
+                shape=(self.d_model,),
+                initializer=self.bias_initializer,
+                trainable=True,
             )
         self.built = True
 

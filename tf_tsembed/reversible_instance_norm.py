@@ -252,9 +252,9 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         x = self._checked_features_at_run_time(tf.cast(inputs, self.variable_dtype))
         if mode == "norm":
             if input_shape[1] is None:
-                tf.debugging.assert_positive(
-                    tf.shape(x)[1], message=f"{type(self).__name__} needs at least one time step"
-                )
+                message = f"{type(self).__name__} needs at least one time step"
+                check = tf.debugging.assert_positive(tf.shape(x)[1], message=message)
+                x = _checks.after_checks([check], x)
             y, new_stats = self._normalize(x)
             y = tf.cast(y, self.compute_dtype)
             if return_stats:

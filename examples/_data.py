@@ -11,7 +11,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tf_tsembed.timefeatures import parse_freq
+from tf_tsembed.timefeatures import parse_freq, time_features
 
 PROTOCOLS = ("ETTh", "ETTm", "custom")
 # ETT: 12 months of train, 4 of validation, 4 of test, a month being 30 days of hourly rows.
@@ -197,3 +197,39 @@ def make_dataset(inputs, targets, starts, seq_len, pred_len, batch_size, *, mark
     # Multi-worker: each worker gets its share of every global batch from identical pipelines.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
+    """A CSV prepared as TSLib's data loaders do, as a dict.
+
+    `series (rows, C)` standardised on the training rows, `marks (rows, F)` time features
+    (`timeenc=1`), `starts` the window starts of train, validation and test, `borders`, the
+    `protocol` (from the file name unless given), `freq` ('h' for ETT files as TSLib's scripts,
+    else the dates' own unless given; a given freq the dates contradict is refused) and `names`.
+    The target is moved to the last column, as TSLib's Dataset_Custom does (MS forecasts it);
+    `features="S"` keeps only the target.
+    """
+    dates, names, values = read_csv(path)
+    if target not in names:
+        raise ValueError(f"--target must name a column of {path}, one of {names}; got {target!r}.")
+    if features not in ("M", "S", "MS"):
+        raise ValueError(f"--features must be one of ['M', 'S', 'MS']; got {features!r}.")
+    order = [i for i, name in enumerate(names) if name != target] + [names.index(target)]
+    names, values = [names[i] for i in order], values[:, order]
+    if features == "S":
+        names, values = names[-1:], values[:, -1:]
+    protocol = protocol or protocol_for(path)
+    if freq is None:
+        freq = "h" if protocol in ("ETTh", "ETTm") else infer_freq(dates)
+    else:
+        check_freq(freq, dates)
+    borders = split_borders(protocol, len(values), seq_len, pred_len)
+    return dict(
+        series=standardize(values, borders[0][1]),
+        marks=time_features(dates, freq),
+        starts=[window_starts(border, seq_len, pred_len) for border in borders],
+        borders=borders,
+        protocol=protocol,
+        freq=freq,
+        names=names,
+    )

@@ -28,19 +28,23 @@ Multi-worker: run the same command on every worker with `TF_CONFIG` set (see
 `tf.distribute.MultiWorkerMirroredStrategy`); only the chief (worker 0) keeps its export.
 """
 
-import csv
 import os
 import shutil
 import sys
 import tempfile
 import time
 
-import numpy as np
-import tensorflow as tf
-from absl import app, flags
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no CUDA start-up noise on a CPU-only run
 
-from tf_tsembed import DataEmbedding, ReversibleInstanceNorm
-from tf_tsembed.timefeatures import num_time_features, num_time_marks, time_features, time_marks
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _data  # noqa: E402
+
+from tf_tsembed import DataEmbedding, ReversibleInstanceNorm  # noqa: E402
+from tf_tsembed.timefeatures import num_time_features, num_time_marks, time_features, time_marks  # noqa: E402
 
 keras = tf.keras
 
@@ -57,7 +61,8 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_string("csv", None, "CSV with a `date` column and numeric columns; default: built-in data.")
 flags.DEFINE_string("target", "OT", "Column to forecast.")
-flags.DEFINE_string("freq", "h", "CSV sampling frequency ('h', '15min', 'd', ...); built-in data: 'h'.")
+flags.DEFINE_string("freq", None, "Sampling frequency ('h', '15min', 'd', ...); default: the dates' own. "
+                    "A value the dates contradict is refused.")
 flags.DEFINE_integer("season", 0, "Seasonal-naive period in steps; 0: from the date spacing.", lower_bound=0)
 flags.DEFINE_integer("days", 180, "Length of the built-in series in days.", lower_bound=1)
 flags.DEFINE_integer("seq_len", 96, "Input window length.", lower_bound=1)
@@ -72,9 +77,9 @@ flags.DEFINE_integer("epochs", 3, "Training epochs.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 32, "Batch size per replica.", lower_bound=1)
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_integer("seed", 2021, "Seed for data, initialisation, dropout and shuffling.")
-flags.DEFINE_string("export_dir", None, "Where to write the SavedModel; default: a fresh temporary directory.")
-
-TRAIN_FRACTION, TEST_FRACTION = 0.7, 0.2
+flags.DEFINE_string(
+    "export_dir", None, "Where to write the SavedModel; default: a temporary directory, removed after the check."
+)
 
 
 def synthetic_series(days, seed):
@@ -117,38 +122,15 @@ def synthetic_series(days, seed):
 
 def read_csv(path, target):
     """Dates, column names and a float64 `(rows, columns)` array from a benchmark-format CSV."""
-    with open(path, newline="") as file:
-        reader = csv.reader(file)
-        header = next(reader, None)
-        if header is None or "date" not in header:
-            raise ValueError(f"--csv {path}: the first row must be a header with a `date` column; got {header}.")
-        rows = [row for row in reader if row]
-    if not rows:
-        raise ValueError(f"--csv {path}: no data rows.")
-    date_index = header.index("date")
-    names = [name for i, name in enumerate(header) if i != date_index]
+    dates, names, values = _data.read_csv(path)
     if target not in names:
         raise ValueError(f"--target must name a numeric column of {path}, one of {names}; got {target!r}.")
-    try:
-        dates = np.array([row[date_index] for row in rows], dtype="datetime64[s]")
-    except ValueError as error:
-        raise ValueError(
-            f"--csv {path}: the `date` column must hold dates like 2016-07-01 00:00:00 ({error})."
-        ) from None
-    try:
-        values = np.array([[float(v) for i, v in enumerate(row) if i != date_index] for row in rows])
-    except ValueError as error:
-        raise ValueError(f"--csv {path}: every column but `date` must be numeric ({error}).") from None
-    if values.shape[1] != len(names) or not np.all(np.isfinite(values)):
-        raise ValueError(f"--csv {path}: expected {len(names)} finite numbers on every row.")
-    if np.any(np.diff(dates) <= np.timedelta64(0, "s")):
-        raise ValueError(f"--csv {path}: dates must be strictly increasing.")
     return dates, names, values
 
 
 def infer_season(dates):
     """Steps per day for sub-daily data, 7 for daily, 52 for weekly, 12 for monthly data."""
-    step = np.median(np.diff(dates).astype("timedelta64[s]").astype(np.int64))
+    step = _data.median_step_seconds(dates)
     day = 24 * 3600
     if step < day and day % step == 0:
         return int(day // step)
@@ -160,55 +142,12 @@ def infer_season(dates):
     raise ValueError(f"Cannot infer a season from a median step of {step} s; pass --season.")
 
 
-def split_borders(num_rows, seq_len, pred_len):
-    """Row ranges `[(start, stop)]` of train/validation/test as in Time-Series-Library's `Dataset_Custom`:
-    70/10/20 % chronologically; validation and test inputs may reach `seq_len` rows back."""
-    num_train = int(num_rows * TRAIN_FRACTION)
-    num_test = int(num_rows * TEST_FRACTION)
-    num_val = num_rows - num_train - num_test
-    borders = [
-        (0, num_train),
-        (num_train - seq_len, num_train + num_val),
-        (num_rows - num_test - seq_len, num_rows),
-    ]
-    for name, (start, stop) in zip(("train", "validation", "test"), borders):
-        if stop - start < seq_len + pred_len:
-            raise ValueError(
-                f"The {name} split has {stop - start} rows, fewer than seq_len + pred_len = "
-                f"{seq_len + pred_len}: use more data or shorter windows."
-            )
-    return borders
-
-
-def window_starts(border, seq_len, pred_len, global_batch):
-    """Start rows of the windows inside `border`, cut to whole global batches (static shapes)."""
-    start, stop = border
-    starts = np.arange(start, stop - seq_len - pred_len + 1)
+def whole_batches(starts, global_batch):
+    """The first windows of `starts` that make whole global batches (static shapes)."""
     usable = len(starts) // global_batch * global_batch
     if usable == 0:
         raise ValueError(f"A split has {len(starts)} windows, fewer than one global batch of {global_batch}.")
     return starts[:usable]
-
-
-def make_dataset(series, marks, target_index, starts, seq_len, pred_len, global_batch, shuffle_seed=None):
-    """Batches of ((values, marks), future target) windows, gathered from the whole series in the pipeline."""
-    series = tf.constant(series, tf.float32)
-    marks = tf.constant(marks)
-    input_steps = tf.range(seq_len)
-    output_steps = tf.range(seq_len, seq_len + pred_len)
-
-    def gather(start):
-        inputs = (tf.gather(series, start + input_steps), tf.gather(marks, start + input_steps))
-        return inputs, tf.gather(series[:, target_index], start + output_steps)
-
-    dataset = tf.data.Dataset.from_tensor_slices(starts.astype(np.int32))
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(starts), seed=shuffle_seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(gather).batch(global_batch, drop_remainder=True)
-    options = tf.data.Options()
-    # Multi-worker: each worker gets its share of every global batch from identical pipelines.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def baselines(target, starts, seq_len, pred_len, season):
@@ -309,7 +248,8 @@ def predict(model, strategy, dataset):
 def train_model(model, strategy, train_data, val_data, epochs, global_batch):
     """`model.fit` with a progress bar; under MultiWorkerMirroredStrategy, the same loop written out."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        model.fit(train_data, validation_data=val_data, epochs=epochs)
+        # The dataset shuffles itself; fit's own shuffle would only warn for a dataset.
+        model.fit(train_data, validation_data=val_data, epochs=epochs, shuffle=False)
         return
     # Keras 3.15's fit and train_on_batch fail under this strategy: they pass a nested batch and
     # scalar metrics to `strategy.reduce`, which it rejects. The step below is fit's, minus metrics.
@@ -361,14 +301,23 @@ def export_and_check(model, strategy, export_dir, sample_inputs):
 
 
 def load_data(csv_path, target, freq, days, seed):
-    """Dates, column names, values and a one-line description of the CSV or the built-in series."""
+    """Dates, names, values, frequency and a one-line description of the CSV or the built-in series.
+
+    The frequency is the dates' own unless `freq` is given; a `freq` they contradict is refused.
+    """
     if csv_path:
         dates, names, values = read_csv(csv_path, target)
-        return dates, names, values, f"{csv_path}: {len(dates)} rows x {len(names)} columns, freq {freq!r}"
-    if target != "OT":
-        raise ValueError(f"--target must be 'OT' for the built-in data; got {target!r}.")
-    dates, names, values = synthetic_series(days, seed)
-    return dates, names, values, f"built-in hourly series: {len(dates)} rows x {len(names)} columns"
+        description = f"{csv_path}: {len(dates)} rows x {len(names)} columns"
+    else:
+        if target != "OT":
+            raise ValueError(f"--target must be 'OT' for the built-in data; got {target!r}.")
+        dates, names, values = synthetic_series(days, seed)
+        description = f"built-in hourly series: {len(dates)} rows x {len(names)} columns"
+    if freq is None:
+        freq = _data.infer_freq(dates)
+    else:
+        _data.check_freq(freq, dates)
+    return dates, names, values, freq, f"{description}, freq {freq!r}"
 
 
 def main(argv):
@@ -379,8 +328,7 @@ def main(argv):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * f.virtual_cpus)
     keras.utils.set_random_seed(f.seed)
-    freq = f.freq if f.csv else "h"
-    dates, names, values, description = load_data(f.csv, f.target, freq, f.days, f.seed)
+    dates, names, values, freq, description = load_data(f.csv, f.target, f.freq, f.days, f.seed)
     target_index = names.index(f.target)
     season = f.season or infer_season(dates)
     if not 1 <= season <= f.seq_len:
@@ -388,13 +336,8 @@ def main(argv):
             f"--season must be in [1, seq_len={f.seq_len}] (seasonal-naive reads the input window); got {season}."
         )
 
-    borders = split_borders(len(values), f.seq_len, f.pred_len)
-    train_rows = values[: borders[0][1]]
-    scale = train_rows.std(axis=0)
-    if np.any(scale == 0):
-        constant = [name for name, s in zip(names, scale) if s == 0]
-        raise ValueError(f"Columns {constant} are constant on the training split: they cannot be standardised.")
-    series = (values - train_rows.mean(axis=0)) / scale
+    borders = _data.split_borders("custom", len(values), f.seq_len, f.pred_len)
+    series = _data.standardize(values, borders[0][1])
     if f.embed_type == "timeF":
         marks, num_marks = time_features(dates, freq), num_time_features(freq)
     else:
@@ -402,11 +345,11 @@ def main(argv):
 
     strategy = make_strategy(f.strategy, f.tpu)
     global_batch = f.batch_size * strategy.num_replicas_in_sync
-    train, val, test = (window_starts(b, f.seq_len, f.pred_len, global_batch) for b in borders)
-    window = dict(series=series, marks=marks, target_index=target_index, seq_len=f.seq_len, pred_len=f.pred_len,
-                  global_batch=global_batch)
-    train_data = make_dataset(starts=train, shuffle_seed=f.seed, **window)
-    val_data, test_data = make_dataset(starts=val, **window), make_dataset(starts=test, **window)
+    train, val, test = (whole_batches(_data.window_starts(b, f.seq_len, f.pred_len), global_batch) for b in borders)
+    window = dict(inputs=series, targets=series[:, target_index], marks=marks, seq_len=f.seq_len,
+                  pred_len=f.pred_len, batch_size=global_batch, drop_remainder=True)
+    train_data = _data.make_dataset(starts=train, shuffle_seed=f.seed, **window)
+    val_data, test_data = _data.make_dataset(starts=val, **window), _data.make_dataset(starts=test, **window)
     print(f"data: {description}; target {f.target!r}; windows train/val/test = "
           f"{len(train)}/{len(val)}/{len(test)} (whole global batches of {global_batch}); "
           f"seq_len {f.seq_len} -> pred_len {f.pred_len}")
@@ -432,11 +375,13 @@ def main(argv):
     beats = all(model_mse < mse and model_mae < mae for name, (mse, mae) in results.items() if name != "model")
     print(f"model beats both baselines on MSE and MAE: {'yes' if beats else 'NO'}")
 
-    export_dir = f.export_dir or os.path.join(tempfile.mkdtemp(prefix="tf_tsembed_forecast_"), "saved_model")
     sample_inputs, _ = next(iter(test_data))
-    difference = export_and_check(model, strategy, export_dir, sample_inputs)
+    with tempfile.TemporaryDirectory(prefix="tf_tsembed_forecast_") as scratch:
+        export_dir = f.export_dir or os.path.join(scratch, "saved_model")
+        difference = export_and_check(model, strategy, export_dir, sample_inputs)
     if difference is not None:
-        print(f"SavedModel written to {export_dir}; reloaded with tf.saved_model.load, its forecasts match "
+        where = f"written to {export_dir}" if f.export_dir else "checked in a temporary directory, then removed"
+        print(f"SavedModel {where}; reloaded with tf.saved_model.load, its forecasts match "
               f"(max abs difference {difference:.1e})")
     print(f"done in {time.time() - started:.0f} s")
     if not beats and not f.csv:

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _data  # noqa: E402
 from models import itransformer, patchtst  # noqa: E402
 
-from tf_tsembed.timefeatures import num_time_features, time_features  # noqa: E402
+from tf_tsembed.timefeatures import num_time_features  # noqa: E402
 
 keras = tf.keras
 
@@ -100,28 +100,6 @@ def model_size(model, data, pred_len, overrides):
     size = dict(DEFAULT_SIZE, **SIZES.get((model, data, pred_len), {}))
     size.update({key: value for key, value in overrides.items() if value is not None})
     return size
-
-
-def load(path, protocol, features, target, freq, seq_len, pred_len):
-    """Standardised series, time features and window starts of each split, with a description."""
-    dates, names, values = _data.read_csv(path)
-    if target not in names:
-        raise ValueError(f"--target must name a column of {path}, one of {names}; got {target!r}.")
-    # As TSLib's Dataset_Custom: the target becomes the last column (MS forecasts the last one).
-    order = [i for i, name in enumerate(names) if name != target] + [names.index(target)]
-    names, values = [names[i] for i in order], values[:, order]
-    if features == "S":
-        names, values = names[-1:], values[:, -1:]
-    protocol = protocol or _data.protocol_for(path)
-    if freq is None:
-        freq = "h" if protocol in ("ETTh", "ETTm") else _data.infer_freq(dates)
-    else:
-        _data.check_freq(freq, dates)
-    borders = _data.split_borders(protocol, len(values), seq_len, pred_len)
-    series = _data.standardize(values, borders[0][1])
-    starts = [_data.window_starts(border, seq_len, pred_len) for border in borders]
-    return dict(series=series, marks=time_features(dates, freq), starts=starts, protocol=protocol,
-                freq=freq, names=names, borders=borders)
 
 
 def build_model(name, seq_len, pred_len, num_series, freq, size):
@@ -190,8 +168,10 @@ def export_and_check(model, export_dir, sample_inputs):
     """Writes a SavedModel, reloads it and checks it forecasts as `model`; the max abs difference."""
     model.export(export_dir, verbose=False)
     reloaded = tf.saved_model.load(export_dir)
-    expected = model(list(sample_inputs), training=False).numpy()
-    actual = reloaded.serve(list(sample_inputs)).numpy()
+    # The models take a list of inputs: [values] or [values, time features].
+    sample_inputs = list(sample_inputs) if isinstance(sample_inputs, tuple) else [sample_inputs]
+    expected = model(sample_inputs, training=False).numpy()
+    actual = reloaded.serve(sample_inputs).numpy()
     # The reloaded graph is optimised on its own, so float32 rounding may differ in the last bits.
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5, err_msg="reloaded vs trained model")
     return float(np.max(np.abs(actual - expected)))
@@ -204,7 +184,7 @@ def main(argv):
     if not f["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # absl's INFO lines from SavedModel writing
     keras.utils.set_random_seed(f.seed)
-    data = load(f.csv, f.protocol, f.features, f.target, f.freq, f.seq_len, f.pred_len)
+    data = _data.load_benchmark(f.csv, f.protocol, f.features, f.target, f.freq, f.seq_len, f.pred_len)
     name = data_name(f.csv)
     size = model_size(f.model, name, f.pred_len, dict(
         d_model=f.d_model, n_heads=f.n_heads, e_layers=f.e_layers, d_ff=f.d_ff, dropout=f.dropout,
@@ -232,7 +212,6 @@ def main(argv):
     truth = np.concatenate([future.numpy() for _, future in test_data])
     mse, mae = errors(model.predict(test_data, verbose=0), truth)
     published = PUBLISHED.get((f.model, name, f.pred_len)) if f.features == "M" and f.seq_len == 96 else None
-    seconds = time.time() - started
     line = f"test ({len(test_starts)} windows): MSE {mse:.4f}, MAE {mae:.4f}"
     if published:
         line += f"; published {published[0]:.3f} / {published[1]:.3f} ({PUBLISHED_SOURCE})"
@@ -242,6 +221,7 @@ def main(argv):
         sample_inputs, _ = next(iter(test_data))
         difference = export_and_check(model, f.export_dir, sample_inputs)
         print(f"SavedModel written to {f.export_dir}; its forecasts match (max abs difference {difference:.1e})")
+    seconds = time.time() - started
     if f.json:
         result = {
             "model": f.model, "data": name, "protocol": data["protocol"], "features": f.features,

@@ -80,19 +80,10 @@ def test_baselines_match_a_loop_reference(example):
             assert seasonal[i, h] == target[origin + h - k * season]
 
 
-def test_split_borders_follow_time_series_library(example):
-    # Dataset_Custom: border1s = [0, n_train - seq_len, n - n_test - seq_len], border2s =
-    # [n_train, n_train + n_val, n], with n_train = int(0.7 n), n_test = int(0.2 n).
-    assert example.split_borders(1000, 96, 24) == [(0, 700), (604, 800), (704, 1000)]
-    with pytest.raises(ValueError, match=r"validation split has 196 rows, fewer than seq_len \+ pred_len = 197"):
-        example.split_borders(1000, 96, 101)
-
-
-def test_window_starts_are_whole_global_batches(example):
-    starts = example.window_starts((10, 60), seq_len=8, pred_len=4, global_batch=16)
-    np.testing.assert_array_equal(starts, np.arange(10, 42))  # 39 windows fit, 32 are kept
-    with pytest.raises(ValueError, match="fewer than one global batch of 64"):
-        example.window_starts((10, 60), seq_len=8, pred_len=4, global_batch=64)
+def test_whole_batches_keeps_only_whole_global_batches(example):
+    np.testing.assert_array_equal(example.whole_batches(np.arange(10, 49), 16), np.arange(10, 42))
+    with pytest.raises(ValueError, match="39 windows, fewer than one global batch of 64"):
+        example.whole_batches(np.arange(10, 49), 64)
 
 
 def test_synthetic_series_has_hourly_timestamps_and_calendar_signal(example):
@@ -130,6 +121,17 @@ def test_read_csv_and_infer_season(example, tmp_path):
     assert example.infer_season(np.datetime64("2020-01-01", "D") + np.arange(5)) == 7
     with pytest.raises(ValueError, match=r"--target must name a numeric column.*got 'load'"):
         example.read_csv(path, "load")
+
+
+def test_load_data_infers_the_frequency_and_refuses_a_contradicting_one(example, tmp_path):
+    dates = np.datetime64("2016-07-01T00:00", "m") + 15 * np.arange(10)
+    path = os.path.join(str(tmp_path), "quarter_hourly.csv")
+    _write_csv(path, dates, {"OT": np.arange(10.0)})
+    assert example.load_data(path, "OT", None, 0, 0)[3] == "15min"
+    assert example.load_data(path, "OT", "15min", 0, 0)[3] == "15min"
+    with pytest.raises(ValueError, match=r"--freq='h' contradicts the dates, spaced 900 s apart.*'15min'"):
+        example.load_data(path, "OT", "h", 0, 0)
+    assert example.load_data(None, "OT", None, 30, 0)[3] == "h"
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ def num_patches(seq_len, patch_len=PATCH_LEN, stride=STRIDE):
 
 
 def build(seq_len, pred_len, num_series, *, d_model, n_heads, e_layers, d_ff, dropout, activation="gelu"):
-    """`values (B, seq_len, N) -> (B, pred_len, N)`."""
+    """`[values (B, seq_len, N)] -> (B, pred_len, N)`."""
     values = keras.Input((seq_len, num_series), name="values")
     revin = ReversibleInstanceNorm(num_series, eps=1e-5, affine=False, name="window_norm")
     normalized, stats = revin.normalize(values)
@@ -42,4 +42,4 @@ def build(seq_len, pred_len, num_series, *, d_model, n_heads, e_layers, d_ff, dr
     forecast = torch_linear(pred_len, d_model * patches, name="head")(x)
     forecast = keras.layers.Dropout(dropout, name="head_dropout")(forecast)  # (B, N, pred_len)
     forecast = keras.layers.Permute((2, 1))(forecast)
-    return keras.Model(values, revin.denormalize(forecast, stats), name="patchtst")
+    return keras.Model([values], revin.denormalize(forecast, stats), name="patchtst")

@@ -168,26 +168,32 @@ def standardize(values, train_stop):
     return (values - train.mean(axis=0)) / scale
 
 
-def make_dataset(inputs, targets, starts, seq_len, pred_len, batch_size, *, marks=None, shuffle_seed=None,
-                 drop_remainder=False):
-    """Batches of `(input window[, marks window]), target window` gathered from whole series.
+def make_dataset(inputs, targets, starts, seq_len, pred_len, batch_size, *, marks=None, label_len=None,
+                 shuffle_seed=None, drop_remainder=False):
+    """Batches of `(input window[, marks window[, decoder marks]]), target window` from whole series.
 
     `inputs (rows, C)`, `targets (rows,)` or `(rows, C')`, `marks (rows, F)` or None. A window
     starting at row s reads inputs and marks at rows `[s, s + seq_len)` and targets at
-    `[s + seq_len, s + seq_len + pred_len)`. With `shuffle_seed`, windows are reshuffled every epoch.
+    `[s + seq_len, s + seq_len + pred_len)`; with `label_len`, also the decoder's marks at
+    `[s + seq_len - label_len, s + seq_len + pred_len)`. With `shuffle_seed`, windows are
+    reshuffled every epoch.
     """
     inputs = tf.constant(inputs, tf.float32)
     targets = tf.constant(targets, tf.float32)
     marks = None if marks is None else tf.constant(marks)
     input_steps = tf.range(seq_len)
     output_steps = tf.range(seq_len, seq_len + pred_len)
+    decoder_steps = None if label_len is None else tf.range(seq_len - label_len, seq_len + pred_len)
 
     def gather(start):  # start: (batch,) -> index matrices (batch, steps)
         rows = start[:, None] + input_steps[None, :]
         future = tf.gather(targets, start[:, None] + output_steps[None, :])
         if marks is None:
             return tf.gather(inputs, rows), future
-        return (tf.gather(inputs, rows), tf.gather(marks, rows)), future
+        if decoder_steps is None:
+            return (tf.gather(inputs, rows), tf.gather(marks, rows)), future
+        decoder_marks = tf.gather(marks, start[:, None] + decoder_steps[None, :])
+        return (tf.gather(inputs, rows), tf.gather(marks, rows), decoder_marks), future
 
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(starts, np.int32))
     if shuffle_seed is not None:

@@ -36,15 +36,20 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no CUDA start-up noise on a CPU-only run
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _data  # noqa: E402
+import _data
 
-from tf_tsembed import DataEmbedding, ReversibleInstanceNorm  # noqa: E402
-from tf_tsembed.timefeatures import num_time_features, num_time_marks, time_features, time_marks  # noqa: E402
+from tf_tsembed import DataEmbedding, ReversibleInstanceNorm
+from tf_tsembed.timefeatures import (
+    num_time_features,
+    num_time_marks,
+    time_features,
+    time_marks,
+)
 
 keras = tf.keras
 

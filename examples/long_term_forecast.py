@@ -4,6 +4,11 @@ Reproduces a row of the long-term forecasting tables (ETT, lookback 96, horizons
 
     python examples/long_term_forecast.py --csv ETTh1.csv --model itransformer --pred_len 96
     python examples/long_term_forecast.py --csv ETTh1.csv --model patchtst --epochs 1
+    python examples/long_term_forecast.py --csv ETTh1.csv --model transformer --epochs 1
+
+Models (in `examples/models/`, on tf_tsembed's public layers and tf.keras only): iTransformer
+(`DataEmbeddingInverted`), TSLib's PatchTST (`PatchEmbedding`) and TSLib's vanilla Transformer
+(`DataEmbedding`, decoder started from the last `--label_len` 48 input steps).
 
 Data as TSLib's `data_provider/data_loader.py`: the split is chosen from the file name
 (`ETTh*`: 12/4/4 months of hourly rows, `ETTm*`: the same in 15-minute rows, anything else:
@@ -27,25 +32,27 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # no CUDA start-up noise on a CPU-only run
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _data  # noqa: E402
-from models import itransformer, patchtst  # noqa: E402
+import _data
+from models import itransformer, patchtst, transformer
 
-from tf_tsembed.timefeatures import num_time_features  # noqa: E402
+from tf_tsembed.timefeatures import num_time_features
 
 keras = tf.keras
 
-MODELS = ("itransformer", "patchtst")
+MODELS = ("itransformer", "patchtst", "transformer")
 # Model sizes of the authors' scripts, per (model, data set, pred_len); unlisted cells use the
-# defaults of the scripts' run.py: d_model 512, n_heads 8, e_layers 2, d_ff 2048, dropout 0.1.
+# defaults of the scripts' run.py: d_model 512, n_heads 8, e_layers 2, d_layers 1, d_ff 2048,
+# dropout 0.1.
 #   iTransformer: thuml/iTransformer scripts/multivariate_forecasting/ETT/iTransformer_ETTh1.sh
 #     (the script sets no learning rate: run.py's default 1e-4 applies).
-#   PatchTST: thuml/Time-Series-Library scripts/long_term_forecast/ETT_script/PatchTST_ETTh1.sh
-DEFAULT_SIZE = dict(d_model=512, n_heads=8, e_layers=2, d_ff=2048, dropout=0.1, learning_rate=1e-4)
+#   PatchTST, Transformer: thuml/Time-Series-Library scripts/long_term_forecast/ETT_script/
+#     PatchTST_ETTh1.sh, Transformer_ETTh1.sh (e_layers 2, d_layers 1: the defaults).
+DEFAULT_SIZE = dict(d_model=512, n_heads=8, e_layers=2, d_layers=1, d_ff=2048, dropout=0.1, learning_rate=1e-4)
 SIZES = {
     ("itransformer", "ETTh1", 96): dict(d_model=256, d_ff=256),
     ("itransformer", "ETTh1", 192): dict(d_model=256, d_ff=256),
@@ -82,6 +89,9 @@ flags.DEFINE_float("learning_rate", None, "Adam's initial learning rate; default
 flags.DEFINE_integer("d_model", None, "Model width; default: the authors' script (SIZES).")
 flags.DEFINE_integer("n_heads", None, "Attention heads; default: the authors' script.")
 flags.DEFINE_integer("e_layers", None, "Encoder layers; default: the authors' script.")
+flags.DEFINE_integer("d_layers", None, "Decoder layers (transformer); default: the authors' script.")
+flags.DEFINE_integer("label_len", transformer.LABEL_LEN, "Known steps the transformer's decoder starts from.",
+                     lower_bound=0)
 flags.DEFINE_integer("d_ff", None, "Feed-forward width; default: the authors' script.")
 flags.DEFINE_float("dropout", None, "Dropout rate; default: the authors' script.")
 flags.DEFINE_integer("seed", 2021, "Seed of initialisation, dropout and shuffling (TSLib's fix_seed).")
@@ -102,12 +112,15 @@ def model_size(model, data, pred_len, overrides):
     return size
 
 
-def build_model(name, seq_len, pred_len, num_series, freq, size):
+def build_model(name, seq_len, pred_len, num_series, freq, size, label_len):
     layers = {key: size[key] for key in ("d_model", "n_heads", "e_layers", "d_ff", "dropout")}
     if name == "itransformer":
         return itransformer.build(seq_len, pred_len, num_series, num_time_features(freq), **layers)
     if name == "patchtst":
         return patchtst.build(seq_len, pred_len, num_series, **layers)
+    if name == "transformer":
+        return transformer.build(seq_len, pred_len, num_series, num_time_features(freq), freq,
+                                 d_layers=size["d_layers"], label_len=label_len, **layers)
     raise ValueError(f"--model must be one of {list(MODELS)}; got {name!r}.")
 
 
@@ -187,16 +200,18 @@ def main(argv):
     data = _data.load_benchmark(f.csv, f.protocol, f.features, f.target, f.freq, f.seq_len, f.pred_len)
     name = data_name(f.csv)
     size = model_size(f.model, name, f.pred_len, dict(
-        d_model=f.d_model, n_heads=f.n_heads, e_layers=f.e_layers, d_ff=f.d_ff, dropout=f.dropout,
+        d_model=f.d_model, n_heads=f.n_heads, e_layers=f.e_layers, d_layers=f.d_layers, d_ff=f.d_ff,
+        dropout=f.dropout,
         learning_rate=f.learning_rate))
     series = data["series"]
     targets = series[:, -1:] if f.features == "MS" else series
-    model = build_model(f.model, f.seq_len, f.pred_len, series.shape[1], data["freq"], size)
+    model = build_model(f.model, f.seq_len, f.pred_len, series.shape[1], data["freq"], size, f.label_len)
     if f.features == "MS":  # TSLib's f_dim = -1: the loss and metrics see the target only.
         model = keras.Model(model.inputs, model.outputs[0][:, :, -1:], name=model.name)
-    marks = data["marks"] if len(model.inputs) == 2 else None
-    window = dict(inputs=series, targets=targets, marks=marks, seq_len=f.seq_len, pred_len=f.pred_len,
-                  batch_size=f.batch_size)
+    marks = data["marks"] if len(model.inputs) > 1 else None
+    label_len = f.label_len if len(model.inputs) == 3 else None
+    window = dict(inputs=series, targets=targets, marks=marks, label_len=label_len, seq_len=f.seq_len,
+                  pred_len=f.pred_len, batch_size=f.batch_size)
     train_starts, val_starts, test_starts = data["starts"]
     train_data = _data.make_dataset(starts=train_starts, shuffle_seed=f.seed, **window)
     val_data = _data.make_dataset(starts=val_starts, **window)

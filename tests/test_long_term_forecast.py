@@ -21,8 +21,8 @@ EXAMPLES = os.path.join(REPO, "examples")
 if EXAMPLES not in sys.path:
     sys.path.insert(0, EXAMPLES)
 
-import _data  # noqa: E402
-from models import encoder, itransformer, patchtst  # noqa: E402
+import _data
+from models import encoder, itransformer, patchtst, transformer
 
 keras = tf.keras
 SCRIPT = os.path.join(EXAMPLES, "long_term_forecast.py")
@@ -102,7 +102,7 @@ def test_load_benchmark_scales_on_train_rows_and_keeps_every_test_window(tmp_pat
     values = np.array([[float(repr(float(v))) for v in row] for row in values])
     train = values[:8640]
     np.testing.assert_allclose(data["series"], (values - train.mean(0)) / train.std(0), rtol=1e-12, atol=1e-12)
-    test_start, test_stop = data["borders"][2]
+    test_stop = data["borders"][2][1]
     assert test_stop == 14400
     assert data["starts"][2][-1] + 96 + 96 == test_stop  # the last test window reaches the split's end
     assert data["marks"].shape == (rows, 4)  # timeF, freq h: hour, weekday, day, day of year
@@ -118,7 +118,7 @@ def test_load_benchmark_scales_on_train_rows_and_keeps_every_test_window(tmp_pat
 
 def test_features_s_and_ms_put_the_target_last(tmp_path):
     path = os.path.join(str(tmp_path), "weather.csv")
-    _, values = _synthetic_csv(path, 400)
+    _synthetic_csv(path, 400)
     ms = _data.load_benchmark(path, None, "MS", "HUFL", None, 24, 12)
     assert ms["protocol"] == "custom" and ms["names"] == ["MULL", "OT", "HUFL"]
     single = _data.load_benchmark(path, None, "S", "HUFL", None, 24, 12)
@@ -213,6 +213,27 @@ def test_encoder_layer_matches_a_numpy_forward_pass():
     assert not np.allclose(layer(x, training=True).numpy(), out)
 
 
+def test_causal_cross_attention_matches_numpy():
+    keras.utils.set_random_seed(1)
+    layer = encoder.FullAttention(8, 2, dropout=0.0, causal=True)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 4, 8)).astype("float32")
+    context = rng.normal(size=(2, 4, 8)).astype("float32")
+    out = layer(x, context).numpy()
+    w = {v.path.split("/", 1)[1]: v.numpy().astype(np.float64) for v in layer.weights}
+
+    def heads(name, t):
+        return (t.astype(np.float64) @ w[f"{name}/kernel"] + w[f"{name}/bias"]).reshape(2, 4, 2, 4)
+
+    q, k, v = heads("query", x), heads("key", context), heads("value", context)
+    scores = np.einsum("blhe,bshe->bhls", q, k) / 2.0
+    scores[..., np.triu_indices(4, 1)[0], np.triu_indices(4, 1)[1]] = -np.inf  # query i sees keys <= i
+    a = np.exp(scores - scores.max(-1, keepdims=True))
+    a /= a.sum(-1, keepdims=True)
+    expected = np.einsum("bhls,bshd->blhd", a, v).reshape(2, 4, 8) @ w["out/kernel"] + w["out/bias"]
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_linear_layers_are_initialised_as_pytorch():
     keras.utils.set_random_seed(0)
     layer = encoder.torch_linear(256, 400)
@@ -252,6 +273,36 @@ def test_itransformer_etth1_parameter_count_follows_the_reference_shapes():
     assert model.count_params() == expected == 841_568
 
 
+def test_transformer_etth1_parameter_count_follows_the_reference_shapes():
+    # TSLib Transformer, ETTh1: d_model 512, d_ff 2048, e_layers 2, d_layers 1, timeF freq h (4).
+    d_model, d_ff, channels, features = 512, 2048, 7, 4
+    embedding = 3 * channels * d_model + features * d_model  # circular Conv1d and Linear, no biases
+    decoder_layer = (2 * 4 * (d_model * d_model + d_model) + (d_model * d_ff + d_ff) + (d_ff * d_model + d_model)
+                     + 3 * 2 * d_model)
+    expected = (2 * embedding + 2 * _encoder_layer_parameters(d_model, d_ff) + decoder_layer
+                + 2 * 2 * d_model + (d_model * channels + channels))
+    model = transformer.build(96, 96, channels, features, "h", d_model=d_model, n_heads=8, e_layers=2, d_layers=1,
+                              d_ff=d_ff, dropout=0.1)
+    assert model.count_params() == expected == 10_540_039
+
+
+def test_transformer_decoder_sees_no_future_values():
+    keras.utils.set_random_seed(4)
+    model = transformer.build(24, 6, 2, 4, "h", d_model=8, n_heads=2, e_layers=1, d_layers=1, d_ff=8,
+                              dropout=0.0, label_len=12)
+    rng = np.random.default_rng(4)
+    inputs = [rng.normal(size=(3, 24, 2)).astype("float32"), rng.uniform(-0.5, 0.5, (3, 24, 4)).astype("float32"),
+              rng.uniform(-0.5, 0.5, (3, 18, 4)).astype("float32")]
+    base = model.predict(inputs, verbose=0)
+    assert base.shape == (3, 6, 2)
+    # The decoder's future marks change step t of the forecast and later steps only (causal mask).
+    later = [inputs[0], inputs[1], inputs[2].copy()]
+    later[2][:, 15:] += 0.3  # decoder positions 15.. are forecast steps 3..
+    changed = model.predict(later, verbose=0)
+    np.testing.assert_allclose(changed[:, :3], base[:, :3], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(changed[:, 3:], base[:, 3:])
+
+
 TINY = dict(d_model=16, n_heads=2, e_layers=1, d_ff=24, dropout=0.1)
 
 
@@ -266,17 +317,30 @@ def test_model_trains_one_step_and_forecasts_in_the_input_scale(name):
         model, inputs = itransformer.build(32, 12, 3, 4, **TINY), [x, marks]
     else:
         model, inputs = patchtst.build(32, 12, 3, **TINY), [x]
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
-    before = [w.numpy() for w in model.trainable_weights]
-    loss = model.train_on_batch(inputs, y)
-    assert np.isfinite(loss)
-    assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+    _assert_trains_one_step(model, inputs, y)
     # Per-window normalisation undone on the output: an affine change of each input series
     # changes its forecast by the same map (up to the 1e-5 inside the std).
     scale, shift = np.array([2.0, 5.0, 0.5], "float32"), np.array([10.0, -3.0, 1.0], "float32")
     moved = [x * scale + shift, *inputs[1:]]
     np.testing.assert_allclose(model.predict(moved, verbose=0), model.predict(inputs, verbose=0) * scale + shift,
                                rtol=1e-3, atol=1e-3 * 10)
+
+
+def test_transformer_trains_one_step():
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    inputs = [rng.normal(size=(8, 32, 3)).astype("float32"), rng.uniform(-0.5, 0.5, (8, 32, 4)).astype("float32"),
+              rng.uniform(-0.5, 0.5, (8, 28, 4)).astype("float32")]
+    model = transformer.build(32, 12, 3, 4, "h", d_layers=1, label_len=16, **TINY)
+    _assert_trains_one_step(model, inputs, rng.normal(size=(8, 12, 3)).astype("float32"))
+
+
+def _assert_trains_one_step(model, inputs, y):
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    before = [w.numpy() for w in model.trainable_weights]
+    loss = model.train_on_batch(inputs, y)
+    assert np.isfinite(loss)
+    assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
 
 
 # --- the scripts, end to end ------------------------------------------------------------------
@@ -288,7 +352,7 @@ def _run(script, args, tmp_path, timeout=240):
                           timeout=timeout)
 
 
-@pytest.mark.parametrize("model", ["itransformer", "patchtst"])
+@pytest.mark.parametrize("model", ["itransformer", "patchtst", "transformer"])
 def test_long_term_forecast_writes_json_and_a_savedmodel_that_reloads(model, tmp_path):
     path = os.path.join(str(tmp_path), "small.csv")
     rows = 600

@@ -1,4 +1,4 @@
-"""The Transformer encoder of Time-Series-Library (`layers/Transformer_EncDec.py`) in tf.keras.
+"""The Transformer encoder and decoder of Time-Series-Library (`layers/Transformer_EncDec.py`).
 
 Written to match the PyTorch reference where it changes training: PyTorch's default Linear and
 Conv1d initialisation, full attention with dropout on the attention weights, a post-norm layer
@@ -31,18 +31,19 @@ def torch_linear(units, fan_in, use_bias=True, name=None):
 
 
 class FullAttention(keras.layers.Layer):
-    """TSLib's AttentionLayer around FullAttention (no mask): multi-head scaled dot-product.
+    """TSLib's AttentionLayer around FullAttention: multi-head scaled dot-product attention.
 
-    Queries, keys and values are projected to `n_heads` heads of `d_model // n_heads`, the
-    scores scaled by 1/sqrt(head size), softmax, dropout on the attention weights, and the
-    heads projected back to `d_model`.
+    Queries (from `x`), keys and values (from `context`, by default `x`) are projected to
+    `n_heads` heads of `d_model // n_heads`, the scores scaled by 1/sqrt(head size), masked
+    when `causal` (query i sees keys 0..i, TSLib's TriangularCausalMask), softmax, dropout on
+    the attention weights, and the heads projected back to `d_model`.
     """
 
-    def __init__(self, d_model, n_heads, dropout, **kwargs):
+    def __init__(self, d_model, n_heads, dropout, causal=False, **kwargs):
         super().__init__(**kwargs)
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} must be a multiple of n_heads={n_heads}.")
-        self.d_model, self.n_heads, self.dropout = d_model, n_heads, dropout
+        self.d_model, self.n_heads, self.dropout, self.causal = d_model, n_heads, dropout, causal
         self.head_size = d_model // n_heads
         self.query = torch_linear(d_model, d_model, name="query")
         self.key = torch_linear(d_model, d_model, name="key")
@@ -50,19 +51,25 @@ class FullAttention(keras.layers.Layer):
         self.out = torch_linear(d_model, d_model, name="out")
         self.attention_dropout = keras.layers.Dropout(dropout, name="attention_dropout")
 
-    def build(self, input_shape):
-        for layer in (self.query, self.key, self.value):
-            layer.build(input_shape)
-        self.out.build(tuple(input_shape[:-1]) + (self.d_model,))
+    def build(self, x_shape, context_shape=None):
+        self.query.build(x_shape)
+        for layer in (self.key, self.value):
+            layer.build(x_shape if context_shape is None else context_shape)
+        self.out.build(tuple(x_shape[:-1]) + (self.d_model,))
         self.built = True
 
     def _heads(self, x):
         shape = tf.shape(x)
         return tf.reshape(x, [shape[0], shape[1], self.n_heads, self.head_size])
 
-    def call(self, x, training=None):
-        query, key, value = (self._heads(layer(x)) for layer in (self.query, self.key, self.value))
+    def call(self, x, context=None, training=None):
+        context = x if context is None else context
+        query = self._heads(self.query(x))
+        key, value = self._heads(self.key(context)), self._heads(self.value(context))
         scores = tf.einsum("blhe,bshe->bhls", query, key) / math.sqrt(self.head_size)
+        if self.causal:
+            visible = tf.cast(tf.linalg.band_part(tf.ones_like(scores[0, 0]), -1, 0), tf.bool)
+            scores = tf.where(visible, scores, tf.constant(-math.inf, scores.dtype))
         weights = self.attention_dropout(tf.nn.softmax(scores, axis=-1), training=training)
         heads = tf.einsum("bhls,bshd->blhd", weights, value)
         shape = tf.shape(x)
@@ -70,7 +77,7 @@ class FullAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(d_model=self.d_model, n_heads=self.n_heads, dropout=self.dropout)
+        config.update(d_model=self.d_model, n_heads=self.n_heads, dropout=self.dropout, causal=self.causal)
         return config
 
 
@@ -119,3 +126,42 @@ def encoder(x, *, e_layers, d_model, n_heads, d_ff, dropout, activation="gelu"):
     for index in range(e_layers):
         x = EncoderLayer(d_model, n_heads, d_ff, dropout, activation, name=f"encoder_layer_{index}")(x)
     return x
+
+
+class DecoderLayer(keras.layers.Layer):
+    """TSLib's DecoderLayer: `x = norm1(x + drop(causal self-attn(x)))`,
+    `x = norm2(x + drop(cross-attn(x, context)))`, then the EncoderLayer's feed-forward block."""
+
+    def __init__(self, d_model, n_heads, d_ff, dropout, activation="gelu", **kwargs):
+        super().__init__(**kwargs)
+        if activation not in ("gelu", "relu"):
+            raise ValueError(f"activation must be 'gelu' or 'relu'; got {activation!r}.")
+        self.d_model, self.n_heads, self.d_ff = d_model, n_heads, d_ff
+        self.dropout, self.activation = dropout, activation
+        self.self_attention = FullAttention(d_model, n_heads, dropout, causal=True, name="self_attention")
+        self.cross_attention = FullAttention(d_model, n_heads, dropout, name="cross_attention")
+        self.conv1 = torch_linear(d_ff, d_model, name="conv1")
+        self.conv2 = torch_linear(d_model, d_ff, name="conv2")
+        self.norms = [keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"norm{i}") for i in (1, 2, 3)]
+        self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{i}") for i in range(4)]
+
+    def build(self, x_shape, context_shape):
+        self.self_attention.build(x_shape)
+        self.cross_attention.build(x_shape, context_shape)
+        for layer in (*self.norms, self.conv1):
+            layer.build(x_shape)
+        self.conv2.build(tuple(x_shape[:-1]) + (self.d_ff,))
+        self.built = True
+
+    def call(self, x, context, training=None):
+        drop = [lambda t, d=d: d(t, training=training) for d in self.dropouts]
+        x = self.norms[0](x + drop[0](self.self_attention(x, training=training)))
+        x = self.norms[1](x + drop[1](self.cross_attention(x, context, training=training)))
+        hidden = keras.activations.get(self.activation)(self.conv1(x))
+        return self.norms[2](x + drop[3](self.conv2(drop[2](hidden))))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(d_model=self.d_model, n_heads=self.n_heads, d_ff=self.d_ff, dropout=self.dropout,
+                      activation=self.activation)
+        return config

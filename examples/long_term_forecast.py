@@ -127,7 +127,8 @@ def build_model(name, seq_len, pred_len, num_series, freq, size, label_len):
 class EpochReport(keras.callbacks.Callback):
     """One line per epoch, TSLib's early stopping and the best epoch's weights restored at the end.
 
-    A validation loss counts as better only when strictly lower, as TSLib's EarlyStopping (delta 0).
+    A validation loss counts as better when strictly lower (TSLib's EarlyStopping, delta 0, also
+    counts an equal one).
     """
 
     def __init__(self, patience):

@@ -14,6 +14,8 @@ import _forecast_example
 import _models
 from tf_tsembed.timefeatures import time_marks
 
+import _data  # examples/_data.py, on the path through _forecast_example
+
 keras = tf.keras
 SEQ_LEN, PRED_LEN, D_MODEL, BATCH_PER_WORKER, STEPS = 24, 6, 8, 4, 3
 
@@ -28,10 +30,10 @@ def main(output_path):
     series = (values - values.mean(axis=0)) / values.std(axis=0)
     global_batch = BATCH_PER_WORKER * strategy.num_replicas_in_sync
     starts = np.arange(STEPS * global_batch)
-    window = dict(series=series, marks=time_marks(dates, "h"), target_index=names.index("OT"), seq_len=SEQ_LEN,
-                  pred_len=PRED_LEN, global_batch=global_batch)
-    train_data = example.make_dataset(starts=starts, shuffle_seed=task, **window)
-    val_data = example.make_dataset(starts=starts[:global_batch], **window)
+    window = dict(inputs=series, targets=series[:, names.index("OT")], marks=time_marks(dates, "h"),
+                  seq_len=SEQ_LEN, pred_len=PRED_LEN, batch_size=global_batch, drop_remainder=True)
+    train_data = _data.make_dataset(starts=starts, shuffle_seed=task, **window)
+    val_data = _data.make_dataset(starts=starts[:global_batch], **window)
     with strategy.scope():
         model = _models.default_layers_model(len(names), SEQ_LEN, D_MODEL, PRED_LEN)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")

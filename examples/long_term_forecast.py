@@ -83,6 +83,8 @@ flags.DEFINE_integer("pred_len", 96, "Forecast horizon.", lower_bound=1)
 flags.DEFINE_integer("epochs", 10, "Maximum training epochs.", lower_bound=1)
 flags.DEFINE_integer("patience", 3, "Epochs without a lower validation loss before stopping.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
+flags.DEFINE_integer("log_every", 0, "If > 0, also print the epoch's running training loss every this many steps.",
+                     lower_bound=0)
 flags.DEFINE_integer("steps_per_epoch", 0, "If > 0, train only this many batches per epoch (a short run).",
                      lower_bound=0)
 flags.DEFINE_float("learning_rate", None, "Adam's initial learning rate; default: the scripts' value.")
@@ -131,13 +133,19 @@ class EpochReport(keras.callbacks.Callback):
     counts an equal one).
     """
 
-    def __init__(self, patience):
+    def __init__(self, patience, log_every=0):
         super().__init__()
-        self.patience = patience
+        self.patience, self.log_every = patience, log_every
         self.best_loss, self.best_weights, self.wait, self.epochs_run = np.inf, None, 0, 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.log_every and (batch + 1) % self.log_every == 0:
+            seconds = time.time() - self.started
+            print(f"  step {batch + 1}: {seconds / (batch + 1):.2f} s per step, running train loss "
+                  f"{float(logs['loss']):.4f}", flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_run = epoch + 1
@@ -159,11 +167,11 @@ class EpochReport(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def train(model, train_data, val_data, *, epochs, learning_rate, patience, steps_per_epoch=0):
+def train(model, train_data, val_data, *, epochs, learning_rate, patience, steps_per_epoch=0, log_every=0):
     """TSLib's schedule: Adam (PyTorch's epsilon), lr halved after each epoch, early stopping."""
     # PyTorch's Adam epsilon; Keras' default is 1e-7.
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, epsilon=1e-8), loss="mse")
-    report = EpochReport(patience)
+    report = EpochReport(patience, log_every)
     halving = keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate * 0.5**epoch)
     if steps_per_epoch:
         train_data = train_data.repeat()  # so that every epoch gets its steps_per_epoch batches
@@ -224,7 +232,7 @@ def main(argv):
     print(f"model: {f.model}, {parameters:,} trainable parameters, {size}", flush=True)
 
     epochs_run = train(model, train_data, val_data, epochs=f.epochs, learning_rate=size["learning_rate"],
-                       patience=f.patience, steps_per_epoch=f.steps_per_epoch)
+                       patience=f.patience, steps_per_epoch=f.steps_per_epoch, log_every=f.log_every)
     truth = np.concatenate([future.numpy() for _, future in test_data])
     mse, mae = errors(model.predict(test_data, verbose=0), truth)
     published = PUBLISHED.get((f.model, name, f.pred_len)) if f.features == "M" and f.seq_len == 96 else None

@@ -9,6 +9,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -360,7 +361,7 @@ def test_long_term_forecast_writes_json_and_a_savedmodel_that_reloads(model, tmp
     out, export_dir = os.path.join(str(tmp_path), "out.json"), os.path.join(str(tmp_path), "saved")
     args = ["--csv", path, "--model", model, "--seq_len", "48", "--pred_len", "24", "--epochs", "2",
             "--steps_per_epoch", "2", "--d_model", "16", "--d_ff", "16", "--e_layers", "1", "--n_heads", "2",
-            "--json", out, "--export_dir", export_dir]
+            "--log_every", "1", "--json", out, "--export_dir", export_dir]
     result = _run(SCRIPT, args, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     with open(out) as file:
@@ -375,6 +376,7 @@ def test_long_term_forecast_writes_json_and_a_savedmodel_that_reloads(model, tmp
     assert report["published"] is None and report["epochs_run"] in (1, 2)
     assert report["parameters"] > 0 and np.isfinite(report["mse"]) and report["mae"] > 0
     assert f"SavedModel written to {export_dir}; its forecasts match" in result.stdout
+    assert re.search(r"^  step 2: \d+\.\d+ s per step, running train loss \d+\.\d+$", result.stdout, re.M)
     assert "shuffle" not in result.stderr  # no Keras warning from our own fit call
     assert "CUDA" not in result.stdout
 

@@ -7,24 +7,11 @@ import sys
 
 import tensorflow as tf
 
+from examples._tpu import TPU_CONNECT_ERRORS, connect_tpu
+
 # How a function is run: called eagerly, traced into a graph (`tf.function`), or jit-compiled.
 MODES = ("eager", "function", "xla")
 JIT_LABELS = {"eager": "eager", "function": "off", "xla": "on"}
-# What TPUClusterResolver and the TPU system raise when no TPU answers.
-TPU_CONNECT_ERRORS = (ValueError, RuntimeError, tf.errors.OpError)
-
-
-def connect_tpu(name):
-    """Connects to the TPU `name` and returns a `tf.distribute.TPUStrategy` over it.
-
-    `name` is "local" on a TPU VM, else the TPU's name or grpc:// address (None: the
-    resolver's default, TPU_NAME). The resolver is `strategy.cluster_resolver`. Raises one of
-    `TPU_CONNECT_ERRORS` when no TPU answers.
-    """
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=name)
-    tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,13 +18,11 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-import tf_tsembed  # noqa: E402
+import tf_tsembed
 
 keras = tf.keras
 FLAGS = flags.FLAGS

@@ -4,7 +4,7 @@ Trains on a built-in hourly series (or any CSV in the long-horizon benchmark for
 test MSE and MAE next to two baselines computed on the same windows, exports the trained model
 as a SavedModel and checks that the reloaded model forecasts what the trained one does.
 
-    python examples/forecast.py                                   # built-in data, ~1 min on 2 CPU cores
+    python examples/forecast.py                          # built-in data, ~1 min on 2 CPU cores
     python examples/forecast.py --csv ETTh1.csv --target OT       # a benchmark CSV
     python examples/forecast.py --strategy mirrored --virtual_cpus 2
     python examples/forecast.py --strategy tpu --tpu my-tpu-name  # on a Cloud TPU VM: --tpu local
@@ -28,19 +28,30 @@ Multi-worker: run the same command on every worker with `TF_CONFIG` set (see
 `tf.distribute.MultiWorkerMirroredStrategy`); only the chief (worker 0) keeps its export.
 """
 
-import csv
 import os
 import shutil
 import sys
 import tempfile
 import time
 
+# Level 3: level 2 still prints cuInit's error on every CPU-only machine; exceptions still surface.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _data
+from _tpu import TPU_CONNECT_ERRORS, connect_tpu
+
 from tf_tsembed import DataEmbedding, ReversibleInstanceNorm
-from tf_tsembed.timefeatures import num_time_features, num_time_marks, time_features, time_marks
+from tf_tsembed.timefeatures import (
+    num_time_features,
+    num_time_marks,
+    time_features,
+    time_marks,
+)
 
 keras = tf.keras
 
@@ -55,10 +66,19 @@ flags.DEFINE_integer(
     "If > 1, split the CPU into this many logical devices (for --strategy mirrored without GPUs).",
     lower_bound=0,
 )
-flags.DEFINE_string("csv", None, "CSV with a `date` column and numeric columns; default: built-in data.")
+flags.DEFINE_string(
+    "csv", None, "CSV with a `date` column and numeric columns; default: built-in data."
+)
 flags.DEFINE_string("target", "OT", "Column to forecast.")
-flags.DEFINE_string("freq", "h", "CSV sampling frequency ('h', '15min', 'd', ...); built-in data: 'h'.")
-flags.DEFINE_integer("season", 0, "Seasonal-naive period in steps; 0: from the date spacing.", lower_bound=0)
+flags.DEFINE_string(
+    "freq",
+    None,
+    "Sampling frequency ('h', '15min', 'd', ...); default: the dates' own. "
+    "A value the dates contradict is refused.",
+)
+flags.DEFINE_integer(
+    "season", 0, "Seasonal-naive period in steps; 0: from the date spacing.", lower_bound=0
+)
 flags.DEFINE_integer("days", 180, "Length of the built-in series in days.", lower_bound=1)
 flags.DEFINE_integer("seq_len", 96, "Input window length.", lower_bound=1)
 flags.DEFINE_integer("pred_len", 24, "Forecast horizon.", lower_bound=1)
@@ -72,9 +92,11 @@ flags.DEFINE_integer("epochs", 3, "Training epochs.", lower_bound=1)
 flags.DEFINE_integer("batch_size", 32, "Batch size per replica.", lower_bound=1)
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_integer("seed", 2021, "Seed for data, initialisation, dropout and shuffling.")
-flags.DEFINE_string("export_dir", None, "Where to write the SavedModel; default: a fresh temporary directory.")
-
-TRAIN_FRACTION, TEST_FRACTION = 0.7, 0.2
+flags.DEFINE_string(
+    "export_dir",
+    None,
+    "Where to write the SavedModel; default: a temporary directory, removed after the check.",
+)
 
 
 def synthetic_series(days, seed):
@@ -105,50 +127,39 @@ def synthetic_series(days, seed):
     columns = {}
     for i in range(4):
         columns[f"load_{i}"] = (
-            5 + i + 2 * years + daily(9 + 2 * i, 2 + i / 2) * (1 - 0.5 * weekend) - (1.5 + i / 2) * weekend
+            5
+            + i
+            + 2 * years
+            + daily(9 + 2 * i, 2 + i / 2) * (1 - 0.5 * weekend)
+            - (1.5 + i / 2) * weekend
             + ar1(0.9, 0.3)
         )
     columns["OT"] = (
-        20 + 3 * years + daily(15, 3) * (1 - 0.6 * weekend) + 0.8 * daily(3, 1) - 2.5 * weekend
-        - 1.5 * monday_morning + ar1(0.8, 0.5) + rng.normal(scale=0.2, size=len(dates))
+        20
+        + 3 * years
+        + daily(15, 3) * (1 - 0.6 * weekend)
+        + 0.8 * daily(3, 1)
+        - 2.5 * weekend
+        - 1.5 * monday_morning
+        + ar1(0.8, 0.5)
+        + rng.normal(scale=0.2, size=len(dates))
     )
     return dates, list(columns), np.stack(list(columns.values()), axis=1)
 
 
 def read_csv(path, target):
     """Dates, column names and a float64 `(rows, columns)` array from a benchmark-format CSV."""
-    with open(path, newline="") as file:
-        reader = csv.reader(file)
-        header = next(reader, None)
-        if header is None or "date" not in header:
-            raise ValueError(f"--csv {path}: the first row must be a header with a `date` column; got {header}.")
-        rows = [row for row in reader if row]
-    if not rows:
-        raise ValueError(f"--csv {path}: no data rows.")
-    date_index = header.index("date")
-    names = [name for i, name in enumerate(header) if i != date_index]
+    dates, names, values = _data.read_csv(path)
     if target not in names:
-        raise ValueError(f"--target must name a numeric column of {path}, one of {names}; got {target!r}.")
-    try:
-        dates = np.array([row[date_index] for row in rows], dtype="datetime64[s]")
-    except ValueError as error:
         raise ValueError(
-            f"--csv {path}: the `date` column must hold dates like 2016-07-01 00:00:00 ({error})."
-        ) from None
-    try:
-        values = np.array([[float(v) for i, v in enumerate(row) if i != date_index] for row in rows])
-    except ValueError as error:
-        raise ValueError(f"--csv {path}: every column but `date` must be numeric ({error}).") from None
-    if values.shape[1] != len(names) or not np.all(np.isfinite(values)):
-        raise ValueError(f"--csv {path}: expected {len(names)} finite numbers on every row.")
-    if np.any(np.diff(dates) <= np.timedelta64(0, "s")):
-        raise ValueError(f"--csv {path}: dates must be strictly increasing.")
+            f"--target must name a numeric column of {path}, one of {names}; got {target!r}."
+        )
     return dates, names, values
 
 
 def infer_season(dates):
     """Steps per day for sub-daily data, 7 for daily, 52 for weekly, 12 for monthly data."""
-    step = np.median(np.diff(dates).astype("timedelta64[s]").astype(np.int64))
+    step = _data.median_step_seconds(dates)
     day = 24 * 3600
     if step < day and day % step == 0:
         return int(day // step)
@@ -160,59 +171,18 @@ def infer_season(dates):
     raise ValueError(f"Cannot infer a season from a median step of {step} s; pass --season.")
 
 
-def split_borders(num_rows, seq_len, pred_len):
-    """Row ranges `[(start, stop)]` of train/validation/test as in Time-Series-Library's `Dataset_Custom`:
-    70/10/20 % chronologically; validation and test inputs may reach `seq_len` rows back."""
-    num_train = int(num_rows * TRAIN_FRACTION)
-    num_test = int(num_rows * TEST_FRACTION)
-    num_val = num_rows - num_train - num_test
-    borders = [
-        (0, num_train),
-        (num_train - seq_len, num_train + num_val),
-        (num_rows - num_test - seq_len, num_rows),
-    ]
-    for name, (start, stop) in zip(("train", "validation", "test"), borders):
-        if stop - start < seq_len + pred_len:
-            raise ValueError(
-                f"The {name} split has {stop - start} rows, fewer than seq_len + pred_len = "
-                f"{seq_len + pred_len}: use more data or shorter windows."
-            )
-    return borders
-
-
-def window_starts(border, seq_len, pred_len, global_batch):
-    """Start rows of the windows inside `border`, cut to whole global batches (static shapes)."""
-    start, stop = border
-    starts = np.arange(start, stop - seq_len - pred_len + 1)
+def whole_batches(starts, global_batch):
+    """The first windows of `starts` that make whole global batches (static shapes)."""
     usable = len(starts) // global_batch * global_batch
     if usable == 0:
-        raise ValueError(f"A split has {len(starts)} windows, fewer than one global batch of {global_batch}.")
+        raise ValueError(
+            f"A split has {len(starts)} windows, fewer than one global batch of {global_batch}."
+        )
     return starts[:usable]
 
 
-def make_dataset(series, marks, target_index, starts, seq_len, pred_len, global_batch, shuffle_seed=None):
-    """Batches of ((values, marks), future target) windows, gathered from the whole series in the pipeline."""
-    series = tf.constant(series, tf.float32)
-    marks = tf.constant(marks)
-    input_steps = tf.range(seq_len)
-    output_steps = tf.range(seq_len, seq_len + pred_len)
-
-    def gather(start):
-        inputs = (tf.gather(series, start + input_steps), tf.gather(marks, start + input_steps))
-        return inputs, tf.gather(series[:, target_index], start + output_steps)
-
-    dataset = tf.data.Dataset.from_tensor_slices(starts.astype(np.int32))
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(starts), seed=shuffle_seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(gather).batch(global_batch, drop_remainder=True)
-    options = tf.data.Options()
-    # Multi-worker: each worker gets its share of every global batch from identical pipelines.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
 def baselines(target, starts, seq_len, pred_len, season):
-    """Repeat-last-value and seasonal-naive forecasts `(windows, pred_len)` from each input window."""
+    """Repeat-last-value and seasonal-naive forecasts `(windows, pred_len)` from each window."""
     last = target[starts + seq_len - 1]
     repeat_last = np.repeat(last[:, None], pred_len, axis=1)
     # Step h of the horizon repeats the same phase of the last season inside the input window.
@@ -236,18 +206,35 @@ def encoder_layer(x, d_model, n_heads, d_ff, dropout, index):
     x = keras.layers.LayerNormalization(name=f"encoder_{index}_norm_1")(x + attention)
     y = keras.layers.Dense(d_ff, activation="gelu", name=f"encoder_{index}_ff_1")(x)
     y = keras.layers.Dense(d_model, name=f"encoder_{index}_ff_2")(keras.layers.Dropout(dropout)(y))
-    return keras.layers.LayerNormalization(name=f"encoder_{index}_norm_2")(x + keras.layers.Dropout(dropout)(y))
+    return keras.layers.LayerNormalization(name=f"encoder_{index}_norm_2")(
+        x + keras.layers.Dropout(dropout)(y)
+    )
 
 
 def build_model(
-    seq_len, pred_len, num_channels, num_marks, target_index, *,
-    d_model=32, n_heads=4, e_layers=2, d_ff=64, dropout=0.1, embed_type="fixed", freq="h",
+    seq_len,
+    pred_len,
+    num_channels,
+    num_marks,
+    target_index,
+    *,
+    d_model=32,
+    n_heads=4,
+    e_layers=2,
+    d_ff=64,
+    dropout=0.1,
+    embed_type="fixed",
+    freq="h",
 ):
-    """Encoder forecaster `(values (B, seq_len, C), marks (B, seq_len, M)) -> (B, pred_len)`; batch size free."""
+    """Encoder forecaster `(values (B, seq_len, C), marks (B, seq_len, M)) -> (B, pred_len)`."""
     if d_model % n_heads:
-        raise ValueError(f"--d_model must be a multiple of --n_heads={n_heads}; got d_model={d_model}.")
+        raise ValueError(
+            f"--d_model must be a multiple of --n_heads={n_heads}; got d_model={d_model}."
+        )
     values = keras.Input((seq_len, num_channels), name="values")
-    marks = keras.Input((seq_len, num_marks), dtype="float32" if embed_type == "timeF" else "int32", name="marks")
+    marks = keras.Input(
+        (seq_len, num_marks), dtype="float32" if embed_type == "timeF" else "int32", name="marks"
+    )
     revin = ReversibleInstanceNorm(num_channels, name="revin")
     normalized, stats = revin.normalize(values)
     embedding = DataEmbedding(
@@ -260,7 +247,9 @@ def build_model(
     # target is returned and trained on.
     forecast = keras.layers.Dense(pred_len * num_channels, name="head")(keras.layers.Flatten()(x))
     forecast = revin.denormalize(keras.layers.Reshape((pred_len, num_channels))(forecast), stats)
-    return keras.Model([values, marks], forecast[:, :, target_index], name="informer_encoder_forecaster")
+    return keras.Model(
+        [values, marks], forecast[:, :, target_index], name="informer_encoder_forecaster"
+    )
 
 
 def make_strategy(name, tpu=""):
@@ -273,20 +262,18 @@ def make_strategy(name, tpu=""):
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         try:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
-            tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-        except (ValueError, RuntimeError, tf.errors.OpError) as error:
+            return connect_tpu(tpu)
+        except TPU_CONNECT_ERRORS as error:
             raise RuntimeError(
-                f"--strategy tpu: no TPU found (--tpu={tpu!r}). Run on a Cloud TPU VM with --tpu local, "
-                f"or pass the TPU's name or grpc:// address with --tpu. TPUClusterResolver said: {error}"
+                f"--strategy tpu: no TPU found (--tpu={tpu!r}). Run on a Cloud TPU VM with "
+                f"--tpu local, or pass the TPU's name or grpc:// address with --tpu. "
+                f"TPUClusterResolver said: {error}"
             ) from error
-        return tf.distribute.TPUStrategy(resolver)
     raise ValueError(f"--strategy must be one of {list(STRATEGIES)}; got {name!r}.")
 
 
 def is_chief(strategy):
-    """Whether this process reports and keeps the export: the chief task, else worker 0, else the only process."""
+    """Whether this process reports and exports: the chief, else worker 0, else the only one."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
     resolver = strategy.cluster_resolver
@@ -307,9 +294,10 @@ def predict(model, strategy, dataset):
 
 
 def train_model(model, strategy, train_data, val_data, epochs, global_batch):
-    """`model.fit` with a progress bar; under MultiWorkerMirroredStrategy, the same loop written out."""
+    """`model.fit` with a progress bar; under MultiWorkerMirroredStrategy, that loop written out."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        model.fit(train_data, validation_data=val_data, epochs=epochs)
+        # The dataset shuffles itself; fit's own shuffle would only warn for a dataset.
+        model.fit(train_data, validation_data=val_data, epochs=epochs, shuffle=False)
         return
     # Keras 3.15's fit and train_on_batch fail under this strategy: they pass a nested batch and
     # scalar metrics to `strategy.reduce`, which it rejects. The step below is fit's, minus metrics.
@@ -320,7 +308,9 @@ def train_model(model, strategy, train_data, val_data, epochs, global_batch):
     def step(inputs, future):
         def replica_step(inputs, future):
             with tf.GradientTape() as tape:
-                per_window = tf.reduce_mean(tf.square(model(inputs, training=True) - future), axis=-1)
+                per_window = tf.reduce_mean(
+                    tf.square(model(inputs, training=True) - future), axis=-1
+                )
                 loss = tf.nn.compute_average_loss(per_window, global_batch_size=global_batch)
             gradients = tape.gradient(loss, model.trainable_variables)
             model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
@@ -333,7 +323,9 @@ def train_model(model, strategy, train_data, val_data, epochs, global_batch):
     for epoch in range(epochs):
         print(f"Epoch {epoch + 1}/{epochs}")
         progress = keras.utils.Progbar(
-            int(train_data.cardinality()), verbose=1 if is_chief(strategy) else 2, stateful_metrics=["loss"]
+            int(train_data.cardinality()),
+            verbose=1 if is_chief(strategy) else 2,
+            stateful_metrics=["loss"],
         )
         losses = []
         for index, (inputs, future) in enumerate(distributed):
@@ -344,7 +336,7 @@ def train_model(model, strategy, train_data, val_data, epochs, global_batch):
 
 
 def export_and_check(model, strategy, export_dir, sample_inputs):
-    """Exports a SavedModel, reloads it, checks it forecasts as `model` does; returns the max abs difference."""
+    """Exports a SavedModel, reloads it, checks its forecasts; returns the max abs difference."""
     chief = is_chief(strategy)
     # Every worker takes part in saving (it may run collectives); only the chief's copy is kept.
     target_dir = export_dir if chief else tempfile.mkdtemp(prefix="forecast_worker_export_")
@@ -356,19 +348,30 @@ def export_and_check(model, strategy, export_dir, sample_inputs):
     expected = model(list(sample_inputs), training=False).numpy()
     actual = reloaded.serve(list(sample_inputs)).numpy()
     # The reloaded graph is optimised on its own, so float32 rounding may differ in the last bits.
-    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6, err_msg="reloaded vs trained model")
+    np.testing.assert_allclose(
+        actual, expected, rtol=1e-5, atol=1e-6, err_msg="reloaded vs trained model"
+    )
     return float(np.max(np.abs(actual - expected)))
 
 
 def load_data(csv_path, target, freq, days, seed):
-    """Dates, column names, values and a one-line description of the CSV or the built-in series."""
+    """Dates, names, values, frequency and a one-line description of the CSV or the built-in series.
+
+    The frequency is the dates' own unless `freq` is given; a `freq` they contradict is refused.
+    """
     if csv_path:
         dates, names, values = read_csv(csv_path, target)
-        return dates, names, values, f"{csv_path}: {len(dates)} rows x {len(names)} columns, freq {freq!r}"
-    if target != "OT":
-        raise ValueError(f"--target must be 'OT' for the built-in data; got {target!r}.")
-    dates, names, values = synthetic_series(days, seed)
-    return dates, names, values, f"built-in hourly series: {len(dates)} rows x {len(names)} columns"
+        description = f"{csv_path}: {len(dates)} rows x {len(names)} columns"
+    else:
+        if target != "OT":
+            raise ValueError(f"--target must be 'OT' for the built-in data; got {target!r}.")
+        dates, names, values = synthetic_series(days, seed)
+        description = f"built-in hourly series: {len(dates)} rows x {len(names)} columns"
+    if freq is None:
+        freq = _data.infer_freq(dates)
+    else:
+        _data.check_freq(freq, dates)
+    return dates, names, values, freq, f"{description}, freq {freq!r}"
 
 
 def main(argv):
@@ -377,24 +380,21 @@ def main(argv):
     f = flags.FLAGS
     if f.virtual_cpus > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * f.virtual_cpus)
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * f.virtual_cpus
+        )
     keras.utils.set_random_seed(f.seed)
-    freq = f.freq if f.csv else "h"
-    dates, names, values, description = load_data(f.csv, f.target, freq, f.days, f.seed)
+    dates, names, values, freq, description = load_data(f.csv, f.target, f.freq, f.days, f.seed)
     target_index = names.index(f.target)
     season = f.season or infer_season(dates)
     if not 1 <= season <= f.seq_len:
         raise ValueError(
-            f"--season must be in [1, seq_len={f.seq_len}] (seasonal-naive reads the input window); got {season}."
+            f"--season must be in [1, seq_len={f.seq_len}] (seasonal-naive reads the input "
+            f"window); got {season}."
         )
 
-    borders = split_borders(len(values), f.seq_len, f.pred_len)
-    train_rows = values[: borders[0][1]]
-    scale = train_rows.std(axis=0)
-    if np.any(scale == 0):
-        constant = [name for name, s in zip(names, scale) if s == 0]
-        raise ValueError(f"Columns {constant} are constant on the training split: they cannot be standardised.")
-    series = (values - train_rows.mean(axis=0)) / scale
+    borders = _data.split_borders("custom", len(values), f.seq_len, f.pred_len)
+    series = _data.standardize(values, borders[0][1])
     if f.embed_type == "timeF":
         marks, num_marks = time_features(dates, freq), num_time_features(freq)
     else:
@@ -402,42 +402,80 @@ def main(argv):
 
     strategy = make_strategy(f.strategy, f.tpu)
     global_batch = f.batch_size * strategy.num_replicas_in_sync
-    train, val, test = (window_starts(b, f.seq_len, f.pred_len, global_batch) for b in borders)
-    window = dict(series=series, marks=marks, target_index=target_index, seq_len=f.seq_len, pred_len=f.pred_len,
-                  global_batch=global_batch)
-    train_data = make_dataset(starts=train, shuffle_seed=f.seed, **window)
-    val_data, test_data = make_dataset(starts=val, **window), make_dataset(starts=test, **window)
-    print(f"data: {description}; target {f.target!r}; windows train/val/test = "
-          f"{len(train)}/{len(val)}/{len(test)} (whole global batches of {global_batch}); "
-          f"seq_len {f.seq_len} -> pred_len {f.pred_len}")
+    train, val, test = (
+        whole_batches(_data.window_starts(b, f.seq_len, f.pred_len), global_batch) for b in borders
+    )
+    window = dict(
+        inputs=series,
+        targets=series[:, target_index],
+        marks=marks,
+        seq_len=f.seq_len,
+        pred_len=f.pred_len,
+        batch_size=global_batch,
+        drop_remainder=True,
+    )
+    train_data = _data.make_dataset(starts=train, shuffle_seed=f.seed, **window)
+    val_data, test_data = (
+        _data.make_dataset(starts=val, **window),
+        _data.make_dataset(starts=test, **window),
+    )
+    print(
+        f"data: {description}; target {f.target!r}; windows train/val/test = "
+        f"{len(train)}/{len(val)}/{len(test)} (whole global batches of {global_batch}); "
+        f"seq_len {f.seq_len} -> pred_len {f.pred_len}"
+    )
     print(f"strategy: {f.strategy} ({strategy.num_replicas_in_sync} replica(s))")
 
     with strategy.scope():
         model = build_model(
-            f.seq_len, f.pred_len, len(names), num_marks, target_index, d_model=f.d_model, n_heads=f.n_heads,
-            e_layers=f.e_layers, d_ff=f.d_ff, dropout=f.dropout, embed_type=f.embed_type, freq=freq,
+            f.seq_len,
+            f.pred_len,
+            len(names),
+            num_marks,
+            target_index,
+            d_model=f.d_model,
+            n_heads=f.n_heads,
+            e_layers=f.e_layers,
+            d_ff=f.d_ff,
+            dropout=f.dropout,
+            embed_type=f.embed_type,
+            freq=freq,
         )
         model.compile(optimizer=keras.optimizers.Adam(f.learning_rate), loss="mse", metrics=["mae"])
     train_model(model, strategy, train_data, val_data, f.epochs, global_batch)
 
     truth = np.concatenate([future.numpy() for _, future in test_data])
     results = {"model": errors(predict(model, strategy, test_data), truth)}
-    for name, forecast in baselines(series[:, target_index], test, f.seq_len, f.pred_len, season).items():
+    for name, forecast in baselines(
+        series[:, target_index], test, f.seq_len, f.pred_len, season
+    ).items():
         results[name] = errors(forecast, truth)
     print(f"\ntest: {len(test)} windows, standardised target {f.target!r}")
     print(f"{'':24s}{'MSE':>10s}{'MAE':>10s}")
     for name, (mse, mae) in results.items():
         print(f"{name:24s}{mse:10.4f}{mae:10.4f}")
     model_mse, model_mae = results["model"]
-    beats = all(model_mse < mse and model_mae < mae for name, (mse, mae) in results.items() if name != "model")
+    beats = all(
+        model_mse < mse and model_mae < mae
+        for name, (mse, mae) in results.items()
+        if name != "model"
+    )
     print(f"model beats both baselines on MSE and MAE: {'yes' if beats else 'NO'}")
 
-    export_dir = f.export_dir or os.path.join(tempfile.mkdtemp(prefix="tf_tsembed_forecast_"), "saved_model")
     sample_inputs, _ = next(iter(test_data))
-    difference = export_and_check(model, strategy, export_dir, sample_inputs)
+    with tempfile.TemporaryDirectory(prefix="tf_tsembed_forecast_") as scratch:
+        export_dir = f.export_dir or os.path.join(scratch, "saved_model")
+        difference = export_and_check(model, strategy, export_dir, sample_inputs)
     if difference is not None:
-        print(f"SavedModel written to {export_dir}; reloaded with tf.saved_model.load, its forecasts match "
-              f"(max abs difference {difference:.1e})")
+        where = (
+            f"written to {export_dir}"
+            if f.export_dir
+            else "checked in a temporary directory, then removed"
+        )
+        print(
+            f"SavedModel {where}; reloaded with tf.saved_model.load, its forecasts match "
+            f"(max abs difference {difference:.1e})"
+        )
     print(f"done in {time.time() - started:.0f} s")
     if not beats and not f.csv:
         sys.exit(1)

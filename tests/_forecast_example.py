@@ -4,10 +4,11 @@ import importlib.util
 import os
 import sys
 
-PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "forecast.py"
-)
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+PATH = os.path.join(EXAMPLES, "forecast.py")
 _NAME = "forecast_example"
+if EXAMPLES not in sys.path:
+    sys.path.insert(0, EXAMPLES)  # the examples' shared modules: `import _data`
 
 
 def load():

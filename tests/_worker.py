@@ -7,6 +7,7 @@ and after to the .npz file named by argv[1].
 
 import sys
 
+import _data  # examples/_data.py, on the path through _forecast_example
 import _forecast_example
 import _models
 import numpy as np
@@ -29,15 +30,16 @@ def main(output_path):
     global_batch = BATCH_PER_WORKER * strategy.num_replicas_in_sync
     starts = np.arange(STEPS * global_batch)
     window = dict(
-        series=series,
+        inputs=series,
+        targets=series[:, names.index("OT")],
         marks=time_marks(dates, "h"),
-        target_index=names.index("OT"),
         seq_len=SEQ_LEN,
         pred_len=PRED_LEN,
-        global_batch=global_batch,
+        batch_size=global_batch,
+        drop_remainder=True,
     )
-    train_data = example.make_dataset(starts=starts, shuffle_seed=task, **window)
-    val_data = example.make_dataset(starts=starts[:global_batch], **window)
+    train_data = _data.make_dataset(starts=starts, shuffle_seed=task, **window)
+    val_data = _data.make_dataset(starts=starts[:global_batch], **window)
     with strategy.scope():
         model = _models.default_layers_model(len(names), SEQ_LEN, D_MODEL, PRED_LEN)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")

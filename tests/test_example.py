@@ -1,4 +1,4 @@
-"""examples/forecast.py: its data handling against independent NumPy, and whole runs in a subprocess."""
+"""examples/forecast.py: its data handling against independent NumPy, and whole runs."""
 
 import csv
 import os
@@ -6,17 +6,18 @@ import re
 import subprocess
 import sys
 
+import _forecast_example
 import numpy as np
 import pytest
-
-import _forecast_example
 
 ROOT = os.path.dirname(_forecast_example.PATH)
 REPO = os.path.dirname(ROOT)
 # Small enough for a test (~20 s on 2 busy cores); the README's default run is larger and the
 # example itself exits with status 1 when it does not beat both baselines on the built-in data.
 TINY = ["--days", "120", "--epochs", "2", "--e_layers", "1", "--d_model", "16"]
-ROW = re.compile(r"^(model|repeat-last|seasonal-naive \(\d+\))\s+(\d+\.\d+)\s+(\d+\.\d+)$", re.MULTILINE)
+ROW = re.compile(
+    r"^(model|repeat-last|seasonal-naive \(\d+\))\s+(\d+\.\d+)\s+(\d+\.\d+)$", re.MULTILINE
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def _run(args, tmp_path, timeout=150):
 
 
 def _reference_baseline_errors(values, target, seq_len, pred_len, season, global_batch):
-    """MSE and MAE of repeat-last and seasonal-naive on the test split, from the issue's description:
+    """MSE and MAE of repeat-last and seasonal-naive on the test split, from the issue's words:
     70/10/20 chronological split, test inputs reaching seq_len rows back, train-set standardisation,
     whole global batches of windows."""
     num_rows = len(values)
@@ -80,19 +81,10 @@ def test_baselines_match_a_loop_reference(example):
             assert seasonal[i, h] == target[origin + h - k * season]
 
 
-def test_split_borders_follow_time_series_library(example):
-    # Dataset_Custom: border1s = [0, n_train - seq_len, n - n_test - seq_len], border2s =
-    # [n_train, n_train + n_val, n], with n_train = int(0.7 n), n_test = int(0.2 n).
-    assert example.split_borders(1000, 96, 24) == [(0, 700), (604, 800), (704, 1000)]
-    with pytest.raises(ValueError, match=r"validation split has 196 rows, fewer than seq_len \+ pred_len = 197"):
-        example.split_borders(1000, 96, 101)
-
-
-def test_window_starts_are_whole_global_batches(example):
-    starts = example.window_starts((10, 60), seq_len=8, pred_len=4, global_batch=16)
-    np.testing.assert_array_equal(starts, np.arange(10, 42))  # 39 windows fit, 32 are kept
-    with pytest.raises(ValueError, match="fewer than one global batch of 64"):
-        example.window_starts((10, 60), seq_len=8, pred_len=4, global_batch=64)
+def test_whole_batches_keeps_only_whole_global_batches(example):
+    np.testing.assert_array_equal(example.whole_batches(np.arange(10, 49), 16), np.arange(10, 42))
+    with pytest.raises(ValueError, match="39 windows, fewer than one global batch of 64"):
+        example.whole_batches(np.arange(10, 49), 64)
 
 
 def test_synthetic_series_has_hourly_timestamps_and_calendar_signal(example):
@@ -132,6 +124,19 @@ def test_read_csv_and_infer_season(example, tmp_path):
         example.read_csv(path, "load")
 
 
+def test_load_data_infers_the_frequency_and_refuses_a_contradicting_one(example, tmp_path):
+    dates = np.datetime64("2016-07-01T00:00", "m") + 15 * np.arange(10)
+    path = os.path.join(str(tmp_path), "quarter_hourly.csv")
+    _write_csv(path, dates, {"OT": np.arange(10.0)})
+    assert example.load_data(path, "OT", None, 0, 0)[3] == "15min"
+    assert example.load_data(path, "OT", "15min", 0, 0)[3] == "15min"
+    with pytest.raises(
+        ValueError, match=r"--freq='h' contradicts the dates, spaced 900 s apart.*'15min'"
+    ):
+        example.load_data(path, "OT", "h", 0, 0)
+    assert example.load_data(None, "OT", None, 30, 0)[3] == "h"
+
+
 @pytest.mark.slow
 def test_builtin_data_run_beats_both_baselines_and_exports(example, tmp_path):
     result, metrics, export_dir = _run(TINY, tmp_path)
@@ -161,8 +166,26 @@ def test_csv_run_reads_splits_and_standardises_like_the_benchmarks(tmp_path):
     }
     path = os.path.join(str(tmp_path), "bench.csv")
     _write_csv(path, dates, columns)
-    args = ["--csv", path, "--target", "load", "--embed_type", "timeF", "--epochs", "1", "--e_layers", "1",
-            "--d_model", "8", "--seq_len", "48", "--pred_len", "12", "--batch_size", "16"]
+    args = [
+        "--csv",
+        path,
+        "--target",
+        "load",
+        "--embed_type",
+        "timeF",
+        "--epochs",
+        "1",
+        "--e_layers",
+        "1",
+        "--d_model",
+        "8",
+        "--seq_len",
+        "48",
+        "--pred_len",
+        "12",
+        "--batch_size",
+        "16",
+    ]
     result, metrics, export_dir = _run(args, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     values = np.round(np.stack(list(columns.values()), axis=1), 6)  # as written to the CSV

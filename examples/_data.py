@@ -1,0 +1,259 @@
+"""Data handling shared by the examples: benchmark CSVs, sampling frequency, splits, windows.
+
+The long-horizon benchmark CSVs (ETT, Weather, Electricity, ...) have a `date` column and numeric
+columns. The splits follow Time-Series-Library (TSLib) `data_provider/data_loader.py`:
+`Dataset_ETT_hour`, `Dataset_ETT_minute` and `Dataset_Custom`.
+"""
+
+import csv
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tf_tsembed.timefeatures import parse_freq, time_features
+
+PROTOCOLS = ("ETTh", "ETTm", "custom")
+# ETT: 12 months of train, 4 of validation, 4 of test, a month being 30 days of hourly rows.
+_ETT_HOUR_BORDERS = (12 * 30 * 24, 4 * 30 * 24, 4 * 30 * 24)
+_MINUTE_ROWS_PER_HOUR = 4
+TRAIN_FRACTION, TEST_FRACTION = 0.7, 0.2
+
+_DAY = 24 * 3600
+_UNIT_SECONDS = {"s": 1, "t": 60, "h": 3600, "d": _DAY, "b": _DAY, "w": 7 * _DAY}
+# Calendar units whose step varies: the range of a median step that fits them, in days.
+_CALENDAR_DAYS = {"m": (28, 31), "q": (89, 92), "y": (365, 366)}
+
+
+def read_csv(path):
+    """Dates (datetime64[s]), column names and a float64 `(rows, columns)` array of a CSV.
+
+    The first row is a header with a `date` column; every other row must have one field per
+    header column, a date and finite numbers. Errors name the file and the line number.
+    """
+    with open(path, newline="") as file:
+        reader = csv.reader(file)
+        header = next(reader, None)
+        if header is None or "date" not in header:
+            raise ValueError(
+                f"{path}: the first row must be a header with a `date` column; got {header}."
+            )
+        date_index = header.index("date")
+        names = [name for i, name in enumerate(header) if i != date_index]
+        dates, values = [], []
+        for row in reader:
+            if not row:
+                continue
+            where = f"{path}, line {reader.line_num}"
+            if len(row) != len(header):
+                raise ValueError(
+                    f"{where}: expected {len(header)} fields like the header {header}; "
+                    f"got {len(row)}: {row}."
+                )
+            try:
+                dates.append(np.datetime64(row[date_index], "s"))
+            except ValueError:
+                raise ValueError(
+                    f"{where}: the `date` field must be a date like 2016-07-01 00:00:00; "
+                    f"got {row[date_index]!r}."
+                ) from None
+            try:
+                numbers = [float(v) for i, v in enumerate(row) if i != date_index]
+            except ValueError as error:
+                raise ValueError(
+                    f"{where}: every field but `date` must be a number ({error})."
+                ) from None
+            if not np.all(np.isfinite(numbers)):
+                raise ValueError(f"{where}: every field but `date` must be finite; got {row}.")
+            values.append(numbers)
+    if not values:
+        raise ValueError(f"{path}: no data rows.")
+    dates = np.array(dates, dtype="datetime64[s]")
+    steps = np.diff(dates)
+    if np.any(steps <= np.timedelta64(0, "s")):
+        line = int(np.argmax(steps <= np.timedelta64(0, "s")))
+        raise ValueError(f"{path}: dates must be strictly increasing; data row {line + 2} is not.")
+    return dates, names, np.array(values, np.float64)
+
+
+def median_step_seconds(dates):
+    """The median spacing of `dates` in whole seconds."""
+    if len(dates) < 2:
+        raise ValueError(f"Need at least 2 dates to tell their spacing; got {len(dates)}.")
+    return int(np.median(np.diff(dates).astype("timedelta64[s]").astype(np.int64)))
+
+
+def infer_freq(dates):
+    """The frequency string of the dates' median spacing: 'h', '15min', 'd', 'w', 'm', ..."""
+    step = median_step_seconds(dates)
+    for unit, (low, high) in _CALENDAR_DAYS.items():
+        if low * _DAY <= step <= high * _DAY:
+            return unit
+    if step == 7 * _DAY:
+        return "w"
+    for unit, seconds in (("d", _DAY), ("h", 3600), ("min", 60), ("s", 1)):
+        if step % seconds == 0:
+            multiple = step // seconds
+            return unit if multiple == 1 else f"{multiple}{unit}"
+    raise AssertionError("unreachable: every whole number of seconds is a multiple of 1 s")
+
+
+def check_freq(freq, dates, flag="--freq"):
+    """Raises ValueError if `freq` (e.g. 'h', '15min') contradicts the median spacing of `dates`."""
+    unit = parse_freq(freq)
+    step = median_step_seconds(dates)
+    if unit in _CALENDAR_DAYS:
+        low, high = _CALENDAR_DAYS[unit]
+        fits = low * _DAY <= step <= high * _DAY
+    else:
+        multiple = int("".join(c for c in freq.split("-")[0] if c.isdigit()) or 1)
+        fits = step == multiple * _UNIT_SECONDS[unit]
+    if not fits:
+        raise ValueError(
+            f"{flag}={freq!r} contradicts the dates, spaced {step} s apart (median), i.e. "
+            f"{infer_freq(dates)!r}: leave {flag} out to use the dates' frequency."
+        )
+
+
+def protocol_for(path):
+    """TSLib's data set class for a file name: 'ETTh' (ETTh*), 'ETTm' (ETTm*) or 'custom'."""
+    name = os.path.basename(path)
+    for protocol in ("ETTh", "ETTm"):
+        if name.startswith(protocol):
+            return protocol
+    return "custom"
+
+
+def split_borders(protocol, num_rows, seq_len, pred_len):
+    """Row ranges `[(start, stop)]` of train, validation and test as TSLib's data loaders cut them.
+
+    ETTh: 12/4/4 months of 30 days of hourly rows; ETTm: the same times 4 (15-minute rows);
+    custom: 70/10/20 % chronologically. Validation and test inputs start `seq_len` rows early,
+    so their first window forecasts the first row of the split.
+    """
+    if protocol in ("ETTh", "ETTm"):
+        factor = 1 if protocol == "ETTh" else _MINUTE_ROWS_PER_HOUR
+        num_train, num_val, num_test = (n * factor for n in _ETT_HOUR_BORDERS)
+        if num_rows < num_train + num_val + num_test:
+            raise ValueError(
+                f"The {protocol} protocol needs {num_train + num_val + num_test} rows (20 months); "
+                f"the file has {num_rows}: use --protocol=custom for a shorter file."
+            )
+    elif protocol == "custom":
+        num_train = int(num_rows * TRAIN_FRACTION)
+        num_test = int(num_rows * TEST_FRACTION)
+        num_val = num_rows - num_train - num_test
+    else:
+        raise ValueError(f"protocol must be one of {list(PROTOCOLS)}; got {protocol!r}.")
+    starts = (0, num_train - seq_len, num_train + num_val - seq_len)
+    stops = (num_train, num_train + num_val, num_train + num_val + num_test)
+    borders = list(zip(starts, stops))
+    for name, (start, stop) in zip(("train", "validation", "test"), borders):
+        if start < 0 or stop - start < seq_len + pred_len:
+            raise ValueError(
+                f"The {name} split has {stop - start} rows from row {start}; it needs at least "
+                f"seq_len + pred_len = {seq_len + pred_len} rows and seq_len={seq_len} before it: "
+                f"use more data or shorter windows."
+            )
+    return borders
+
+
+def window_starts(border, seq_len, pred_len):
+    """Start rows of every stride-1 window `(seq_len inputs, pred_len targets)` inside `border`."""
+    start, stop = border
+    return np.arange(start, stop - seq_len - pred_len + 1)
+
+
+def standardize(values, train_stop):
+    """`values` standardised with the mean and population std of rows `[0, train_stop)` only."""
+    train = values[:train_stop]
+    scale = train.std(axis=0)
+    if np.any(scale == 0):
+        raise ValueError(
+            f"Columns {np.flatnonzero(scale == 0).tolist()} are constant on the training split."
+        )
+    return (values - train.mean(axis=0)) / scale
+
+
+def make_dataset(
+    inputs,
+    targets,
+    starts,
+    seq_len,
+    pred_len,
+    batch_size,
+    *,
+    marks=None,
+    label_len=None,
+    shuffle_seed=None,
+    drop_remainder=False,
+):
+    """Batches of `(input window[, marks window[, decoder marks]]), target window` from series.
+
+    `inputs (rows, C)`, `targets (rows,)` or `(rows, C')`, `marks (rows, F)` or None. A window
+    starting at row s reads inputs and marks at rows `[s, s + seq_len)` and targets at
+    `[s + seq_len, s + seq_len + pred_len)`; with `label_len`, also the decoder's marks at
+    `[s + seq_len - label_len, s + seq_len + pred_len)`. With `shuffle_seed`, windows are
+    reshuffled every epoch.
+    """
+    inputs = tf.constant(inputs, tf.float32)
+    targets = tf.constant(targets, tf.float32)
+    marks = None if marks is None else tf.constant(marks)
+    input_steps = tf.range(seq_len)
+    output_steps = tf.range(seq_len, seq_len + pred_len)
+    decoder_steps = None if label_len is None else tf.range(seq_len - label_len, seq_len + pred_len)
+
+    def gather(start):  # start: (batch,) -> index matrices (batch, steps)
+        rows = start[:, None] + input_steps[None, :]
+        future = tf.gather(targets, start[:, None] + output_steps[None, :])
+        if marks is None:
+            return tf.gather(inputs, rows), future
+        if decoder_steps is None:
+            return (tf.gather(inputs, rows), tf.gather(marks, rows)), future
+        decoder_marks = tf.gather(marks, start[:, None] + decoder_steps[None, :])
+        return (tf.gather(inputs, rows), tf.gather(marks, rows), decoder_marks), future
+
+    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(starts, np.int32))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(starts), seed=shuffle_seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).map(gather)
+    options = tf.data.Options()
+    # Multi-worker: each worker gets its share of every global batch from identical pipelines.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
+    """A CSV prepared as TSLib's data loaders do, as a dict.
+
+    `series (rows, C)` standardised on the training rows, `marks (rows, F)` time features
+    (`timeenc=1`), `starts` the window starts of train, validation and test, `borders`, the
+    `protocol` (from the file name unless given), `freq` ('h' for ETT files as TSLib's scripts,
+    else the dates' own unless given; a given freq the dates contradict is refused) and `names`.
+    The target is moved to the last column, as TSLib's Dataset_Custom does (MS forecasts it);
+    `features="S"` keeps only the target.
+    """
+    dates, names, values = read_csv(path)
+    if target not in names:
+        raise ValueError(f"--target must name a column of {path}, one of {names}; got {target!r}.")
+    if features not in ("M", "S", "MS"):
+        raise ValueError(f"--features must be one of ['M', 'S', 'MS']; got {features!r}.")
+    order = [i for i, name in enumerate(names) if name != target] + [names.index(target)]
+    names, values = [names[i] for i in order], values[:, order]
+    if features == "S":
+        names, values = names[-1:], values[:, -1:]
+    protocol = protocol or protocol_for(path)
+    if freq is None:
+        freq = "h" if protocol in ("ETTh", "ETTm") else infer_freq(dates)
+    else:
+        check_freq(freq, dates)
+    borders = split_borders(protocol, len(values), seq_len, pred_len)
+    return dict(
+        series=standardize(values, borders[0][1]),
+        marks=time_features(dates, freq),
+        starts=[window_starts(border, seq_len, pred_len) for border in borders],
+        borders=borders,
+        protocol=protocol,
+        freq=freq,
+        names=names,
+    )

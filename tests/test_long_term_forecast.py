@@ -1,0 +1,542 @@
+"""examples/long_term_forecast.py, its data protocol (examples/_data.py) and its models.
+
+The protocol is checked against TSLib's `data_provider/data_loader.py` formulas written out here,
+the models against NumPy forward passes and parameter counts from the reference layer shapes.
+The full ETTh1 reproduction is not run here (README: "Reproducing published results").
+"""
+
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(REPO, "examples")
+if EXAMPLES not in sys.path:
+    sys.path.insert(0, EXAMPLES)
+
+import _data  # noqa: E402  (examples/ is put on the path above)
+from models import encoder, itransformer, patchtst, transformer  # noqa: E402
+
+keras = tf.keras
+SCRIPT = os.path.join(EXAMPLES, "long_term_forecast.py")
+FORECAST = os.path.join(EXAMPLES, "forecast.py")
+ETT_HOUR_ROWS = 17420  # ETTh1.csv: 2016-07-01 00:00 to 2018-06-26 19:00, hourly
+
+
+def _write_csv(path, dates, columns):
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["date", *columns])
+        for date, row in zip(dates, zip(*columns.values())):
+            writer.writerow([str(date).replace("T", " "), *(repr(float(v)) for v in row)])
+
+
+def _synthetic_csv(path, rows, step_minutes=60, seed=0):
+    rng = np.random.default_rng(seed)
+    dates = np.datetime64("2016-07-01T00:00", "m") + step_minutes * np.arange(rows)
+    steps = np.arange(rows)
+    columns = {
+        "HUFL": 5 + np.sin(2 * np.pi * steps / 24) + rng.normal(scale=0.1, size=rows),
+        "MULL": 2 + steps / rows + rng.normal(scale=0.1, size=rows),
+        "OT": 10
+        + 3 * np.cos(2 * np.pi * steps / 24)
+        + steps / 500
+        + rng.normal(scale=0.2, size=rows),
+    }
+    _write_csv(path, dates, columns)
+    return dates, np.stack(list(columns.values()), axis=1)
+
+
+# TSLib's borders, written out: Dataset_ETT_hour (x 4 for Dataset_ETT_minute) and Dataset_Custom.
+def _tslib_borders(protocol, rows, seq_len):
+    if protocol == "custom":
+        num_train, num_test = int(rows * 0.7), int(rows * 0.2)
+        num_vali = rows - num_train - num_test
+        return [0, num_train - seq_len, rows - num_test - seq_len], [
+            num_train,
+            num_train + num_vali,
+            rows,
+        ]
+    k = 1 if protocol == "ETTh" else 4
+    month = 30 * 24 * k
+    return [0, 12 * month - seq_len, 16 * month - seq_len], [12 * month, 16 * month, 20 * month]
+
+
+@pytest.mark.parametrize(
+    "protocol, rows, seq_len, pred_len",
+    [
+        ("ETTh", ETT_HOUR_ROWS, 96, 96),
+        ("ETTh", ETT_HOUR_ROWS, 96, 720),
+        ("ETTm", 69680, 96, 336),
+        ("custom", 1000, 96, 24),
+        ("custom", 52696, 96, 192),
+    ],
+)
+def test_split_borders_and_window_counts_follow_tslib(protocol, rows, seq_len, pred_len):
+    border1s, border2s = _tslib_borders(protocol, rows, seq_len)
+    borders = _data.split_borders(protocol, rows, seq_len, pred_len)
+    assert borders == list(zip(border1s, border2s))
+    counts = [len(_data.window_starts(b, seq_len, pred_len)) for b in borders]
+    # TSLib's __len__: len(data_x) - seq_len - pred_len + 1.
+    assert counts == [b2 - b1 - seq_len - pred_len + 1 for b1, b2 in zip(border1s, border2s)]
+
+
+def test_etth1_96_96_has_the_published_window_counts():
+    borders = _data.split_borders("ETTh", ETT_HOUR_ROWS, 96, 96)
+    assert [len(_data.window_starts(b, 96, 96)) for b in borders] == [8449, 2785, 2785]
+
+
+def test_protocol_follows_the_file_name_and_short_files_are_refused():
+    assert _data.protocol_for("/data/ETTh1.csv") == "ETTh"
+    assert _data.protocol_for("ETTm2.csv") == "ETTm"
+    assert _data.protocol_for("weather.csv") == "custom"
+    with pytest.raises(
+        ValueError, match=r"ETTh protocol needs 14400 rows.*has 5000.*--protocol=custom"
+    ):
+        _data.split_borders("ETTh", 5000, 96, 96)
+    with pytest.raises(
+        ValueError, match=r"validation split has 196 rows.*seq_len \+ pred_len = 197"
+    ):
+        _data.split_borders("custom", 1000, 96, 101)
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        _data.split_borders("ETT", 20000, 96, 96)
+
+
+def test_load_benchmark_scales_on_train_rows_and_keeps_every_test_window(tmp_path):
+    path = os.path.join(str(tmp_path), "ETTh1.csv")
+    rows = 14400 + 50  # the 50 rows after the test split are unused, as in TSLib
+    _, values = _synthetic_csv(path, rows)
+    data = _data.load_benchmark(path, None, "M", "OT", None, 96, 96)
+    assert (
+        data["protocol"] == "ETTh"
+        and data["freq"] == "h"
+        and data["names"] == ["HUFL", "MULL", "OT"]
+    )
+    values = np.array([[float(repr(float(v))) for v in row] for row in values])
+    train = values[:8640]
+    np.testing.assert_allclose(
+        data["series"], (values - train.mean(0)) / train.std(0), rtol=1e-12, atol=1e-12
+    )
+    test_stop = data["borders"][2][1]
+    assert test_stop == 14400
+    assert (
+        data["starts"][2][-1] + 96 + 96 == test_stop
+    )  # the last test window reaches the split's end
+    assert data["marks"].shape == (rows, 4)  # timeF, freq h: hour, weekday, day, day of year
+    np.testing.assert_allclose(
+        data["marks"][1], [1 / 23 - 0.5, 4 / 6 - 0.5, -0.5, 182 / 365 - 0.5], rtol=1e-6
+    )
+    # A change in the test rows changes nothing in the scaled training rows.
+    values[-1000:] *= 3
+    path2 = os.path.join(str(tmp_path), "ETTh2.csv")
+    _write_csv(
+        path2,
+        np.datetime64("2016-07-01T00:00", "m") + 60 * np.arange(rows),
+        {"HUFL": values[:, 0], "MULL": values[:, 1], "OT": values[:, 2]},
+    )
+    changed = _data.load_benchmark(path2, None, "M", "OT", None, 96, 96)
+    np.testing.assert_array_equal(changed["series"][:8640], data["series"][:8640])
+
+
+def test_features_s_and_ms_put_the_target_last(tmp_path):
+    path = os.path.join(str(tmp_path), "weather.csv")
+    _synthetic_csv(path, 400)
+    ms = _data.load_benchmark(path, None, "MS", "HUFL", None, 24, 12)
+    assert ms["protocol"] == "custom" and ms["names"] == ["MULL", "OT", "HUFL"]
+    single = _data.load_benchmark(path, None, "S", "HUFL", None, 24, 12)
+    assert single["names"] == ["HUFL"]
+    np.testing.assert_allclose(single["series"][:, 0], ms["series"][:, -1])
+    with pytest.raises(ValueError, match=r"--target must name a column.*got 'load'"):
+        _data.load_benchmark(path, None, "M", "load", None, 24, 12)
+
+
+def test_dataset_batches_hold_every_window_in_order():
+    series = np.arange(200.0)[:, None] * [1.0, -1.0]
+    marks = np.arange(200.0)[:, None] * [0.5]
+    starts = _data.window_starts((0, 100), 10, 5)  # 86 windows: 2 batches of 32 and one of 22
+    dataset = _data.make_dataset(series, series[:, -1:], starts, 10, 5, 32, marks=marks)
+    batches = list(dataset)
+    assert [len(y) for _, y in batches] == [32, 32, 22]
+    (x, mark), y = batches[-1]
+    np.testing.assert_array_equal(x[-1].numpy(), series[85:95])
+    np.testing.assert_array_equal(mark[-1].numpy(), marks[85:95])
+    np.testing.assert_array_equal(y[-1].numpy(), series[95:100, -1:])
+
+
+def test_read_csv_names_the_line_of_a_bad_row(tmp_path):
+    path = os.path.join(str(tmp_path), "bad.csv")
+    good = "date,HUFL,OT\n2016-07-01 00:00:00,1.0,2.0\n2016-07-01 01:00:00,1.5,2.5\n"
+    cases = {
+        "2016-07-01 02:00:00,1.5\n": r"line 4: expected 3 fields.*got 2",
+        "2016-07-01 02:00:00,1.5,abc\n": r"line 4: every field but `date` must be a number",
+        "2016-07-01 02:00:00,1.5,nan\n": r"line 4: every field but `date` must be finite",
+        "yesterday,1.5,2.0\n": r"line 4: the `date` field must be a date.*'yesterday'",
+        "\n2016-07-01 02:00:00,1.5,2.0,7\n": r"line 5: expected 3 fields.*got 4",
+    }
+    for last, message in cases.items():
+        with open(path, "w") as file:
+            file.write(good + last)
+        with pytest.raises(ValueError, match=message):
+            _data.read_csv(path)
+
+
+def test_freq_is_inferred_and_a_contradicting_one_refused():
+    hourly = np.datetime64("2020-01-01T00", "h") + np.arange(48)
+    quarter = np.datetime64("2020-01-01T00:00", "m") + 15 * np.arange(48)
+    days = np.datetime64("2020-01-01", "D")
+    assert _data.infer_freq(hourly) == "h"
+    assert _data.infer_freq(quarter) == "15min"
+    assert _data.infer_freq(days + np.arange(10)) == "d"
+    assert _data.infer_freq(days + 7 * np.arange(10)) == "w"
+    assert (
+        _data.infer_freq(
+            np.arange("2020-01", "2021-01", dtype="datetime64[M]").astype("datetime64[D]")
+        )
+        == "m"
+    )
+    _data.check_freq("15min", quarter)
+    _data.check_freq("H", hourly)
+    with pytest.raises(
+        ValueError, match=r"--freq='h' contradicts the dates, spaced 900 s apart.*'15min'"
+    ):
+        _data.check_freq("h", quarter)
+    with pytest.raises(ValueError, match=r"--freq='10min' contradicts"):
+        _data.check_freq("10min", quarter)
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+def _layer_norm(x, gamma, beta, eps=1e-5):
+    mean = x.mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(x.var(-1, keepdims=True) + eps) * gamma + beta
+
+
+def _gelu(x):
+    return 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+
+
+def test_encoder_layer_matches_a_numpy_forward_pass():
+    keras.utils.set_random_seed(0)
+    d_model, n_heads, d_ff = 8, 2, 12
+    layer = encoder.EncoderLayer(d_model, n_heads, d_ff, dropout=0.3)
+    x = np.random.default_rng(1).normal(size=(3, 5, d_model)).astype("float32")
+    out = layer(x, training=False).numpy()
+    w = {v.path.split("/", 1)[1]: v.numpy().astype(np.float64) for v in layer.weights}
+    xd = x.astype(np.float64)
+
+    def heads(name):
+        y = xd @ w[f"attention/{name}/kernel"] + w[f"attention/{name}/bias"]
+        return y.reshape(3, 5, n_heads, d_model // n_heads)
+
+    q, k, v = heads("query"), heads("key"), heads("value")
+    scores = np.einsum("blhe,bshe->bhls", q, k) / math.sqrt(d_model // n_heads)
+    a = np.exp(scores - scores.max(-1, keepdims=True))
+    a /= a.sum(-1, keepdims=True)
+    attended = np.einsum("bhls,bshd->blhd", a, v).reshape(3, 5, d_model)
+    attended = attended @ w["attention/out/kernel"] + w["attention/out/bias"]
+    h = _layer_norm(xd + attended, w["norm1/gamma"], w["norm1/beta"])
+    y = _gelu(h @ w["conv1/kernel"] + w["conv1/bias"]) @ w["conv2/kernel"] + w["conv2/bias"]
+    expected = _layer_norm(h + y, w["norm2/gamma"], w["norm2/beta"])
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+    # Dropout is on while training (on attention weights and three places of the layer).
+    assert not np.allclose(layer(x, training=True).numpy(), out)
+
+
+def test_causal_cross_attention_matches_numpy():
+    keras.utils.set_random_seed(1)
+    layer = encoder.FullAttention(8, 2, dropout=0.0, causal=True)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 4, 8)).astype("float32")
+    context = rng.normal(size=(2, 4, 8)).astype("float32")
+    out = layer(x, context).numpy()
+    w = {v.path.split("/", 1)[1]: v.numpy().astype(np.float64) for v in layer.weights}
+
+    def heads(name, t):
+        return (t.astype(np.float64) @ w[f"{name}/kernel"] + w[f"{name}/bias"]).reshape(2, 4, 2, 4)
+
+    q, k, v = heads("query", x), heads("key", context), heads("value", context)
+    scores = np.einsum("blhe,bshe->bhls", q, k) / 2.0
+    scores[
+        ..., np.triu_indices(4, 1)[0], np.triu_indices(4, 1)[1]
+    ] = -np.inf  # query i sees keys <= i
+    a = np.exp(scores - scores.max(-1, keepdims=True))
+    a /= a.sum(-1, keepdims=True)
+    expected = np.einsum("bhls,bshd->blhd", a, v).reshape(2, 4, 8) @ w["out/kernel"] + w["out/bias"]
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_linear_layers_are_initialised_as_pytorch():
+    keras.utils.set_random_seed(0)
+    layer = encoder.torch_linear(256, 400)
+    layer.build((None, 400))
+    bound = 1 / math.sqrt(400)
+    for weights in (layer.kernel.numpy(), layer.bias.numpy()):
+        assert np.abs(weights).max() <= bound and np.abs(weights).max() > 0.95 * bound
+    # U(-b, b) has standard deviation b / sqrt(3).
+    assert layer.kernel.numpy().std() == pytest.approx(bound / math.sqrt(3), rel=0.02)
+
+
+def _encoder_layer_parameters(d_model, d_ff):
+    attention = 4 * (d_model * d_model + d_model)  # q, k, v, out projections with bias
+    feed_forward = (d_model * d_ff + d_ff) + (d_ff * d_model + d_model)  # Conv1d(k=1) x 2
+    return attention + feed_forward + 2 * 2 * d_model  # two LayerNorms
+
+
+def test_patchtst_etth1_96_has_the_reference_parameter_count():
+    # TSLib PatchTST, ETTh1 96 -> 96: d_model 512, d_ff 2048, e_layers 1, patch_len 16, stride 8.
+    d_model, d_ff, seq_len, pred_len = 512, 2048, 96, 96
+    patches = int((seq_len - 16) / 8 + 2)
+    expected = (
+        16 * d_model  # PatchEmbedding's Linear(16, d_model, bias=False)
+        + _encoder_layer_parameters(d_model, d_ff)
+        + 2 * d_model  # BatchNorm1d(d_model) weight and bias
+        + d_model * patches * pred_len
+        + pred_len
+    )  # FlattenHead's Linear
+    assert expected == 3_751_520
+    model = patchtst.build(
+        seq_len, pred_len, 7, d_model=d_model, n_heads=2, e_layers=1, d_ff=d_ff, dropout=0.1
+    )
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected
+
+
+def test_itransformer_etth1_parameter_count_follows_the_reference_shapes():
+    d_model, d_ff, seq_len, pred_len = 256, 256, 96, 96
+    expected = (
+        (seq_len * d_model + d_model)
+        + 2 * _encoder_layer_parameters(d_model, d_ff)
+        + 2 * d_model
+        + (d_model * pred_len + pred_len)
+    )
+    model = itransformer.build(
+        seq_len, pred_len, 7, 4, d_model=d_model, n_heads=8, e_layers=2, d_ff=d_ff, dropout=0.1
+    )
+    assert model.count_params() == expected == 841_568
+
+
+def test_transformer_etth1_parameter_count_follows_the_reference_shapes():
+    # TSLib Transformer, ETTh1: d_model 512, d_ff 2048, e_layers 2, d_layers 1, timeF freq h (4).
+    d_model, d_ff, channels, features = 512, 2048, 7, 4
+    embedding = 3 * channels * d_model + features * d_model  # circular Conv1d and Linear, no biases
+    decoder_layer = (
+        2 * 4 * (d_model * d_model + d_model)
+        + (d_model * d_ff + d_ff)
+        + (d_ff * d_model + d_model)
+        + 3 * 2 * d_model
+    )
+    expected = (
+        2 * embedding
+        + 2 * _encoder_layer_parameters(d_model, d_ff)
+        + decoder_layer
+        + 2 * 2 * d_model
+        + (d_model * channels + channels)
+    )
+    model = transformer.build(
+        96,
+        96,
+        channels,
+        features,
+        "h",
+        d_model=d_model,
+        n_heads=8,
+        e_layers=2,
+        d_layers=1,
+        d_ff=d_ff,
+        dropout=0.1,
+    )
+    assert model.count_params() == expected == 10_540_039
+
+
+def test_transformer_decoder_sees_no_future_values():
+    keras.utils.set_random_seed(4)
+    model = transformer.build(
+        24,
+        6,
+        2,
+        4,
+        "h",
+        d_model=8,
+        n_heads=2,
+        e_layers=1,
+        d_layers=1,
+        d_ff=8,
+        dropout=0.0,
+        label_len=12,
+    )
+    rng = np.random.default_rng(4)
+    inputs = [
+        rng.normal(size=(3, 24, 2)).astype("float32"),
+        rng.uniform(-0.5, 0.5, (3, 24, 4)).astype("float32"),
+        rng.uniform(-0.5, 0.5, (3, 18, 4)).astype("float32"),
+    ]
+    base = model.predict(inputs, verbose=0)
+    assert base.shape == (3, 6, 2)
+    # The decoder's future marks change step t of the forecast and later steps only (causal mask).
+    later = [inputs[0], inputs[1], inputs[2].copy()]
+    later[2][:, 15:] += 0.3  # decoder positions 15.. are forecast steps 3..
+    changed = model.predict(later, verbose=0)
+    np.testing.assert_allclose(changed[:, :3], base[:, :3], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(changed[:, 3:], base[:, 3:])
+
+
+TINY = dict(d_model=16, n_heads=2, e_layers=1, d_ff=24, dropout=0.1)
+
+
+@pytest.mark.parametrize("name", ["itransformer", "patchtst"])
+def test_model_trains_one_step_and_forecasts_in_the_input_scale(name):
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(8, 32, 3)).astype("float32")
+    marks = rng.uniform(-0.5, 0.5, size=(8, 32, 4)).astype("float32")
+    y = rng.normal(size=(8, 12, 3)).astype("float32")
+    if name == "itransformer":
+        model, inputs = itransformer.build(32, 12, 3, 4, **TINY), [x, marks]
+    else:
+        model, inputs = patchtst.build(32, 12, 3, **TINY), [x]
+    _assert_trains_one_step(model, inputs, y)
+    # Per-window normalisation undone on the output: an affine change of each input series
+    # changes its forecast by the same map (up to the 1e-5 inside the std).
+    scale, shift = np.array([2.0, 5.0, 0.5], "float32"), np.array([10.0, -3.0, 1.0], "float32")
+    moved = [x * scale + shift, *inputs[1:]]
+    np.testing.assert_allclose(
+        model.predict(moved, verbose=0),
+        model.predict(inputs, verbose=0) * scale + shift,
+        rtol=1e-3,
+        atol=1e-3 * 10,
+    )
+
+
+def test_transformer_trains_one_step():
+    keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    inputs = [
+        rng.normal(size=(8, 32, 3)).astype("float32"),
+        rng.uniform(-0.5, 0.5, (8, 32, 4)).astype("float32"),
+        rng.uniform(-0.5, 0.5, (8, 28, 4)).astype("float32"),
+    ]
+    model = transformer.build(32, 12, 3, 4, "h", d_layers=1, label_len=16, **TINY)
+    _assert_trains_one_step(model, inputs, rng.normal(size=(8, 12, 3)).astype("float32"))
+
+
+def _assert_trains_one_step(model, inputs, y):
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    before = [w.numpy() for w in model.trainable_weights]
+    loss = model.train_on_batch(inputs, y)
+    assert np.isfinite(loss)
+    assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+
+
+# --- the scripts, end to end ------------------------------------------------------------------
+
+
+def _run(script, args, tmp_path, timeout=240):
+    env = dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="", TMPDIR=str(tmp_path))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return subprocess.run(
+        [sys.executable, script, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize("model", ["itransformer", "patchtst", "transformer"])
+def test_long_term_forecast_writes_json_and_a_savedmodel_that_reloads(model, tmp_path):
+    path = os.path.join(str(tmp_path), "small.csv")
+    rows = 600
+    _synthetic_csv(path, rows)
+    out, export_dir = os.path.join(str(tmp_path), "out.json"), os.path.join(str(tmp_path), "saved")
+    args = [
+        "--csv",
+        path,
+        "--model",
+        model,
+        "--seq_len",
+        "48",
+        "--pred_len",
+        "24",
+        "--epochs",
+        "2",
+        "--steps_per_epoch",
+        "2",
+        "--d_model",
+        "16",
+        "--d_ff",
+        "16",
+        "--e_layers",
+        "1",
+        "--n_heads",
+        "2",
+        "--log_every",
+        "1",
+        "--json",
+        out,
+        "--export_dir",
+        export_dir,
+    ]
+    result = _run(SCRIPT, args, tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    with open(out) as file:
+        report = json.load(file)
+    assert set(report) == {
+        "model",
+        "data",
+        "protocol",
+        "features",
+        "seq_len",
+        "pred_len",
+        "windows",
+        "parameters",
+        "epochs_run",
+        "mse",
+        "mae",
+        "published",
+        "seconds",
+    }
+    border1s, border2s = _tslib_borders("custom", rows, 48)
+    assert report["windows"] == {
+        split: b2 - b1 - 48 - 24 + 1
+        for split, b1, b2 in zip(("train", "val", "test"), border1s, border2s)
+    }
+    assert (report["model"], report["data"], report["protocol"], report["features"]) == (
+        model,
+        "small",
+        "custom",
+        "M",
+    )
+    assert report["published"] is None and report["epochs_run"] in (1, 2)
+    assert report["parameters"] > 0 and np.isfinite(report["mse"]) and report["mae"] > 0
+    assert f"SavedModel written to {export_dir}; its forecasts match" in result.stdout
+    assert re.search(
+        r"^  step 2: \d+\.\d+ s per step, running train loss \d+\.\d+$", result.stdout, re.M
+    )
+    assert "shuffle" not in result.stderr  # no Keras warning from our own fit call
+
+
+def test_forecast_infers_freq_leaves_no_savedmodel_and_fit_does_not_warn(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    args = ["--days", "40", "--epochs", "1", "--e_layers", "1", "--d_model", "8", "--seq_len", "48"]
+    result = _run(FORECAST, args, scratch)
+    assert result.returncode in (0, 1), result.stdout[-2000:] + result.stderr[-3000:]
+    assert "freq 'h'" in result.stdout
+    assert "SavedModel checked in a temporary directory, then removed" in result.stdout
+    assert list(scratch.iterdir()) == []
+    assert "`shuffle=True` was passed" not in result.stderr
+
+
+def test_forecast_refuses_a_freq_the_dates_contradict(tmp_path):
+    path = os.path.join(str(tmp_path), "quarter.csv")
+    _synthetic_csv(path, 3000, step_minutes=15)
+    result = _run(FORECAST, ["--csv", path, "--freq", "h", "--epochs", "1"], tmp_path, timeout=120)
+    assert result.returncode != 0
+    assert (
+        "--freq='h' contradicts the dates, spaced 900 s apart (median), i.e. '15min'"
+        in result.stderr
+    )

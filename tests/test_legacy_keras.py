@@ -16,6 +16,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAYER_TESTS = (
+    "test_arguments.py",
     "test_models.py",
     "test_token_embedding.py",
     "test_positional_embedding.py",

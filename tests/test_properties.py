@@ -4,6 +4,8 @@ Most examples run the plain-TF path (`jit_compile=False`): every new shape costs
 (~0.3 s) on the compiled path, which gets a smaller sample of its own.
 """
 
+import os
+
 import numpy as np
 import pytest
 import reference
@@ -137,3 +139,30 @@ def test_positional_embedding_refuses_every_length_over_max_len(max_len, excess,
     length = max_len + excess
     with pytest.raises(ValueError, match=f"L={length} exceeds max_len={max_len}"):
         PositionalEmbedding(max_len, d_model)(np.zeros((1, length, 1), "float32"))
+
+
+# --- The tests' randomness is fixed (conftest.py) -------------------------------------------------
+
+
+@pytest.mark.skipif("HYPOTHESIS_PROFILE" in os.environ, reason="another hypothesis profile chosen")
+def test_hypothesis_draws_the_same_examples_on_every_run():
+    assert settings.default.derandomize
+    assert settings.default.database is None
+
+
+def test_every_test_starts_from_the_same_seed():
+    """Weights, data and dropout masks drawn without a seed of their own do not depend on the
+    tests that ran before: each test starts from `set_random_seed(1234)`."""
+    drawn = (
+        np.random.random(),
+        float(tf.random.uniform(())),
+        TokenEmbedding(2, 3).kernel_initializer((3, 2, 3)).numpy(),
+    )
+    tf.keras.utils.set_random_seed(1234)
+    again = (
+        np.random.random(),
+        float(tf.random.uniform(())),
+        TokenEmbedding(2, 3).kernel_initializer((3, 2, 3)).numpy(),
+    )
+    assert drawn[:2] == again[:2]
+    np.testing.assert_array_equal(drawn[2], again[2])

@@ -120,13 +120,13 @@ class PatchEmbedding(keras.layers.Layer):
     `position_embedding` `(P, d_model)`, PatchTST's `W_pos` as it is. `get_weights()` is
     `[kernel]`, or `[position_embedding, kernel, bias]` in the PatchTST form.
 
-    Errors: bad constructor arguments raise ValueError at construction (a `use_bias` that is not
-    a bool: TypeError). A wrong rank, an empty
-    or too short series (`L + padding < patch_len`), more than `max_len` patches, or a length
-    other than the one a learned table was built for raise ValueError at build or call when L is
-    static, and InvalidArgumentError naming the condition at run time when it is not. Inside an
-    XLA-compiled function, where run-time asserts are dropped, they still fail with
-    InvalidArgumentError, but with XLA's message about a negative size.
+    Errors: bad constructor arguments raise ValueError at construction (a `use_bias` that is not a
+    bool: TypeError). A wrong rank, an empty or too short series (`L + padding < patch_len`),
+    more than `max_len` patches, or a length other than the one a learned table was built for
+    raise ValueError at build or call when L is static, and InvalidArgumentError naming the
+    condition at run time when it is not. Inside an XLA-compiled function, where run-time
+    asserts are dropped, they still fail with InvalidArgumentError, but with XLA's message about
+    a negative size.
 
     Example:
 

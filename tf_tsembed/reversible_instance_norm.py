@@ -106,11 +106,12 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         `return_stats=True`. `mode="denorm"`: `(B, T, num_features)` in the variable dtype.
 
     Errors: bad constructor arguments raise ValueError at construction (TypeError for an `affine`,
-    `subtract_last` or `return_stats` that is not a bool); a wrong rank or feature
-    count, an empty series, an unknown mode or malformed `stats` raise ValueError at build or
-    call. A batch size of `stats` that differs from the inputs' raises InvalidArgumentError at
-    run time when either is unknown while tracing, except inside an XLA-compiled function, where
-    run-time asserts are dropped (and a stats batch of 1 would broadcast).
+    `subtract_last` or `return_stats` that is not a bool); a wrong rank or feature count, an
+    empty series, an unknown mode or malformed `stats` raise ValueError at build or call (a
+    feature count unknown while tracing: InvalidArgumentError at run time). A batch size of
+    `stats` that differs from the inputs' raises InvalidArgumentError at run time when either is
+    unknown while tracing, except inside an XLA-compiled function, where run-time asserts are
+    dropped (and a stats batch of 1 would broadcast).
 
     Example: normalise the input and denormalise the forecast inside one Functional model.
 

@@ -7,7 +7,6 @@ and after to the .npz file named by argv[1].
 
 import sys
 
-import _data  # examples/_data.py, on the path through _forecast_example
 import _forecast_example
 import _models
 import numpy as np
@@ -38,6 +37,8 @@ def main(output_path):
         batch_size=global_batch,
         drop_remainder=True,
     )
+    import _data  # examples/_data.py: importing _forecast_example put examples/ on the path
+
     train_data = _data.make_dataset(starts=starts, shuffle_seed=task, **window)
     val_data = _data.make_dataset(starts=starts[:global_batch], **window)
     with strategy.scope():

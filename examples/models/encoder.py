@@ -83,9 +83,9 @@ class FullAttention(keras.layers.Layer):
         return config
 
 
-class EncoderLayer(keras.layers.Layer):
-    """TSLib's EncoderLayer: `x = norm1(x + drop(attn(x)))`, then
-    `norm2(x + drop(conv2(drop(act(conv1(x))))))`, the convolutions being 1x1 (position-wise)."""
+class _PostNormBlock(keras.layers.Layer):
+    """What TSLib's encoder and decoder layers share: their arguments and the feed-forward block
+    `conv2(drop(act(conv1(x))))`, the convolutions being 1x1 (position-wise)."""
 
     def __init__(self, d_model, n_heads, d_ff, dropout, activation="gelu", **kwargs):
         super().__init__(**kwargs)
@@ -93,31 +93,20 @@ class EncoderLayer(keras.layers.Layer):
             raise ValueError(f"activation must be 'gelu' or 'relu'; got {activation!r}.")
         self.d_model, self.n_heads, self.d_ff = d_model, n_heads, d_ff
         self.dropout, self.activation = dropout, activation
-        self.attention = FullAttention(d_model, n_heads, dropout, name="attention")
-        self.conv1 = torch_linear(d_ff, d_model, name="conv1")
-        self.conv2 = torch_linear(d_model, d_ff, name="conv2")
-        self.norm1 = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm1")
-        self.norm2 = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm2")
-        self.attention_output_dropout = keras.layers.Dropout(dropout, name="dropout_attention")
-        self.hidden_dropout = keras.layers.Dropout(dropout, name="dropout_hidden")
-        self.output_dropout = keras.layers.Dropout(dropout, name="dropout_output")
 
-    def build(self, input_shape):
-        self.attention.build(input_shape)
-        for layer in (self.norm1, self.norm2, self.conv1):
-            layer.build(input_shape)
-        self.conv2.build(tuple(input_shape[:-1]) + (self.d_ff,))
-        self.built = True
+    def _create_feed_forward(self):
+        # Called after the attention layers: Keras seeds initializers in creation order.
+        self.conv1 = torch_linear(self.d_ff, self.d_model, name="conv1")
+        self.conv2 = torch_linear(self.d_model, self.d_ff, name="conv2")
 
-    def call(self, x, training=None):
-        x = self.norm1(
-            x
-            + self.attention_output_dropout(self.attention(x, training=training), training=training)
-        )
+    def _build_feed_forward(self, x_shape):
+        self.conv1.build(x_shape)
+        self.conv2.build(tuple(x_shape[:-1]) + (self.d_ff,))
+
+    def _feed_forward(self, x, hidden_dropout, training):
         # F.gelu is the exact (erf) GELU, as Keras' default.
         hidden = keras.activations.get(self.activation)(self.conv1(x))
-        y = self.conv2(self.hidden_dropout(hidden, training=training))
-        return self.norm2(x + self.output_dropout(y, training=training))
+        return self.conv2(hidden_dropout(hidden, training=training))
 
     def get_config(self):
         config = super().get_config()
@@ -129,6 +118,36 @@ class EncoderLayer(keras.layers.Layer):
             activation=self.activation,
         )
         return config
+
+
+class EncoderLayer(_PostNormBlock):
+    """TSLib's EncoderLayer: `x = norm1(x + drop(attn(x)))`, then
+    `norm2(x + drop(conv2(drop(act(conv1(x))))))`."""
+
+    def __init__(self, d_model, n_heads, d_ff, dropout, activation="gelu", **kwargs):
+        super().__init__(d_model, n_heads, d_ff, dropout, activation, **kwargs)
+        self.attention = FullAttention(d_model, n_heads, dropout, name="attention")
+        self._create_feed_forward()
+        self.norm1 = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm1")
+        self.norm2 = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm2")
+        self.attention_output_dropout = keras.layers.Dropout(dropout, name="dropout_attention")
+        self.hidden_dropout = keras.layers.Dropout(dropout, name="dropout_hidden")
+        self.output_dropout = keras.layers.Dropout(dropout, name="dropout_output")
+
+    def build(self, input_shape):
+        self.attention.build(input_shape)
+        for layer in (self.norm1, self.norm2):
+            layer.build(input_shape)
+        self._build_feed_forward(input_shape)
+        self.built = True
+
+    def call(self, x, training=None):
+        x = self.norm1(
+            x
+            + self.attention_output_dropout(self.attention(x, training=training), training=training)
+        )
+        y = self._feed_forward(x, self.hidden_dropout, training)
+        return self.norm2(x + self.output_dropout(y, training=training))
 
 
 def encoder(x, *, e_layers, d_model, n_heads, d_ff, dropout, activation="gelu"):
@@ -140,22 +159,17 @@ def encoder(x, *, e_layers, d_model, n_heads, d_ff, dropout, activation="gelu"):
     return x
 
 
-class DecoderLayer(keras.layers.Layer):
+class DecoderLayer(_PostNormBlock):
     """TSLib's DecoderLayer: `x = norm1(x + drop(causal self-attn(x)))`,
     `x = norm2(x + drop(cross-attn(x, context)))`, then the EncoderLayer's feed-forward block."""
 
     def __init__(self, d_model, n_heads, d_ff, dropout, activation="gelu", **kwargs):
-        super().__init__(**kwargs)
-        if activation not in ("gelu", "relu"):
-            raise ValueError(f"activation must be 'gelu' or 'relu'; got {activation!r}.")
-        self.d_model, self.n_heads, self.d_ff = d_model, n_heads, d_ff
-        self.dropout, self.activation = dropout, activation
+        super().__init__(d_model, n_heads, d_ff, dropout, activation, **kwargs)
         self.self_attention = FullAttention(
             d_model, n_heads, dropout, causal=True, name="self_attention"
         )
         self.cross_attention = FullAttention(d_model, n_heads, dropout, name="cross_attention")
-        self.conv1 = torch_linear(d_ff, d_model, name="conv1")
-        self.conv2 = torch_linear(d_model, d_ff, name="conv2")
+        self._create_feed_forward()
         self.norms = [
             keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name=f"norm{i}")
             for i in (1, 2, 3)
@@ -165,25 +179,13 @@ class DecoderLayer(keras.layers.Layer):
     def build(self, x_shape, context_shape):
         self.self_attention.build(x_shape)
         self.cross_attention.build(x_shape, context_shape)
-        for layer in (*self.norms, self.conv1):
+        for layer in self.norms:
             layer.build(x_shape)
-        self.conv2.build(tuple(x_shape[:-1]) + (self.d_ff,))
+        self._build_feed_forward(x_shape)
         self.built = True
 
     def call(self, x, context, training=None):
         drop = [lambda t, d=d: d(t, training=training) for d in self.dropouts]
         x = self.norms[0](x + drop[0](self.self_attention(x, training=training)))
         x = self.norms[1](x + drop[1](self.cross_attention(x, context, training=training)))
-        hidden = keras.activations.get(self.activation)(self.conv1(x))
-        return self.norms[2](x + drop[3](self.conv2(drop[2](hidden))))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            d_model=self.d_model,
-            n_heads=self.n_heads,
-            d_ff=self.d_ff,
-            dropout=self.dropout,
-            activation=self.activation,
-        )
-        return config
+        return self.norms[2](x + drop[3](self._feed_forward(x, self.dropouts[2], training)))

@@ -97,7 +97,7 @@ def rank_at_least(layer_name, argument, shape, axes):
 
 def floating(layer_name, argument, tensor, hint=""):
     """Raises TypeError unless `tensor` is floating (float16, bfloat16, float32 or float64)."""
-    if not tensor.dtype.is_floating:
+    if not is_floating(tensor.dtype):
         raise TypeError(
             f"{layer_name} expects floating {argument}; received dtype {tensor.dtype.name}.{hint}"
         )

@@ -65,7 +65,7 @@ def circular_conv1d(inputs, kernel, bias=None, output_dtype=None):
     kernel = tf.cast(kernel, inputs.dtype)
     bias = None if bias is None else tf.cast(bias, inputs.dtype)
     kernel_size, channels, _ = kernel.shape
-    if _precision.on_accelerator(inputs) or kernel_size * channels <= _CPU_MATMUL_MAX_CONTRACTION:
+    if kernel_size * channels <= _CPU_MATMUL_MAX_CONTRACTION or _precision.on_accelerator(inputs):
         outputs = _stacked_matmul(inputs, kernel, bias)
     else:
         outputs = _wrapped_convolution(inputs, kernel, bias)

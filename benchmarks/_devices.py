@@ -7,7 +7,7 @@ import sys
 
 import tensorflow as tf
 
-from examples._tpu import TPU_CONNECT_ERRORS, connect_tpu
+from examples.distribute import TPU_CONNECT_ERRORS, connect_tpu
 
 # How a function is run: called eagerly, traced into a graph (`tf.function`), or jit-compiled.
 MODES = ("eager", "function", "xla")

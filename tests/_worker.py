@@ -7,11 +7,11 @@ and after to the .npz file named by argv[1].
 
 import sys
 
-import _forecast_example
 import _models
 import numpy as np
 import tensorflow as tf
 
+from examples import data, training
 from tf_tsembed.timefeatures import time_marks
 
 keras = tf.keras
@@ -19,12 +19,11 @@ SEQ_LEN, PRED_LEN, D_MODEL, BATCH_PER_WORKER, STEPS = 24, 6, 8, 4, 3
 
 
 def main(output_path):
-    example = _forecast_example.load()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     task = strategy.cluster_resolver.task_id
     # Different seeds and data on each worker: equal weights can only come from the strategy.
     keras.utils.set_random_seed(100 + task)
-    dates, names, values = example.synthetic_series(days=10, seed=task)
+    dates, names, values = data.synthetic_series(days=10, seed=task)
     series = (values - values.mean(axis=0)) / values.std(axis=0)
     global_batch = BATCH_PER_WORKER * strategy.num_replicas_in_sync
     starts = np.arange(STEPS * global_batch)
@@ -37,15 +36,13 @@ def main(output_path):
         batch_size=global_batch,
         drop_remainder=True,
     )
-    import _data  # examples/_data.py: importing _forecast_example put examples/ on the path
-
-    train_data = _data.make_dataset(starts=starts, shuffle_seed=task, **window)
-    val_data = _data.make_dataset(starts=starts[:global_batch], **window)
+    train_data = data.make_dataset(starts=starts, shuffle_seed=task, **window)
+    val_data = data.make_dataset(starts=starts[:global_batch], **window)
     with strategy.scope():
         model = _models.default_layers_model(len(names), SEQ_LEN, D_MODEL, PRED_LEN)
         model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
     initial = [w.copy() for w in model.get_weights()]
-    example.train_model(model, strategy, train_data, val_data, epochs=1, global_batch=global_batch)
+    training.train_model(model, strategy, train_data, val_data, epochs=1, global_batch=global_batch)
     final = model.get_weights()
     arrays = {f"initial_{i}": w for i, w in enumerate(initial)}
     arrays.update({f"final_{i}": w for i, w in enumerate(final)})

@@ -1,4 +1,4 @@
-"""examples/forecast.py: its data handling against independent NumPy, and whole runs."""
+"""examples.forecast: its data handling and baselines against independent NumPy, and whole runs."""
 
 import csv
 import os
@@ -6,12 +6,12 @@ import re
 import subprocess
 import sys
 
-import _forecast_example
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(_forecast_example.PATH)
-REPO = os.path.dirname(ROOT)
+from examples import data, evaluation
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small enough for a test (~20 s on 2 busy cores); the README's default run is larger and the
 # example itself exits with status 1 when it does not beat both baselines on the built-in data.
 TINY = ["--days", "120", "--epochs", "2", "--e_layers", "1", "--d_model", "16"]
@@ -20,16 +20,11 @@ ROW = re.compile(
 )
 
 
-@pytest.fixture(scope="module")
-def example():
-    return _forecast_example.load()
-
-
 def _run(args, tmp_path, timeout=150):
     export_dir = os.path.join(str(tmp_path), "saved_model")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="")
     result = subprocess.run(
-        [sys.executable, _forecast_example.PATH, *args, "--export_dir", export_dir],
+        [sys.executable, "-m", "examples.forecast", *args, "--export_dir", export_dir],
         env=env,
         capture_output=True,
         text=True,
@@ -67,11 +62,11 @@ def _assert_baselines_printed(metrics, expected):
         assert metrics[name] == pytest.approx((mse, mae), abs=1e-4), name
 
 
-def test_baselines_match_a_loop_reference(example):
+def test_baselines_match_a_loop_reference():
     target = np.random.default_rng(0).normal(size=200)
     starts = np.array([0, 5, 50, 150])
     seq_len, pred_len, season = 30, 17, 7
-    forecasts = example.baselines(target, starts, seq_len, pred_len, season)
+    forecasts = evaluation.baselines(target, starts, seq_len, pred_len, season)
     repeat_last, seasonal = forecasts["repeat-last"], forecasts["seasonal-naive (7)"]
     for i, start in enumerate(starts):
         origin = start + seq_len
@@ -81,14 +76,14 @@ def test_baselines_match_a_loop_reference(example):
             assert seasonal[i, h] == target[origin + h - k * season]
 
 
-def test_whole_batches_keeps_only_whole_global_batches(example):
-    np.testing.assert_array_equal(example.whole_batches(np.arange(10, 49), 16), np.arange(10, 42))
+def test_whole_batches_keeps_only_whole_global_batches():
+    np.testing.assert_array_equal(data.whole_batches(np.arange(10, 49), 16), np.arange(10, 42))
     with pytest.raises(ValueError, match="39 windows, fewer than one global batch of 64"):
-        example.whole_batches(np.arange(10, 49), 64)
+        data.whole_batches(np.arange(10, 49), 64)
 
 
-def test_synthetic_series_has_hourly_timestamps_and_calendar_signal(example):
-    dates, names, values = example.synthetic_series(28, seed=1)
+def test_synthetic_series_has_hourly_timestamps_and_calendar_signal():
+    dates, names, values = data.synthetic_series(28, seed=1)
     assert names[-1] == "OT" and values.shape == (28 * 24, 5)
     steps = np.diff(dates).astype("timedelta64[h]").astype(int)
     assert np.all(steps == 1)
@@ -98,7 +93,7 @@ def test_synthetic_series_has_hourly_timestamps_and_calendar_signal(example):
     target = values[:, -1]
     assert target[~weekend].mean() - target[weekend].mean() > 1.0
     assert np.ptp([target[hour == h].mean() for h in range(24)]) > 3.0
-    np.testing.assert_array_equal(example.synthetic_series(28, seed=1)[2], values)
+    np.testing.assert_array_equal(data.synthetic_series(28, seed=1)[2], values)
 
 
 def _write_csv(path, dates, columns):
@@ -109,36 +104,36 @@ def _write_csv(path, dates, columns):
             writer.writerow([str(date).replace("T", " "), *(f"{v:.6f}" for v in row)])
 
 
-def test_read_csv_and_infer_season(example, tmp_path):
+def test_read_csv_and_infer_season(tmp_path):
     dates = np.datetime64("2016-07-01T00:00", "m") + 15 * np.arange(10)
     path = os.path.join(str(tmp_path), "small.csv")
     _write_csv(path, dates, {"HUFL": np.arange(10.0), "OT": np.arange(10.0) / 2})
-    read_dates, names, values = example.read_csv(path, "OT")
+    read_dates, names, values = data.read_csv(path)
     assert names == ["HUFL", "OT"]
     np.testing.assert_array_equal(read_dates, dates.astype("datetime64[s]"))
     np.testing.assert_allclose(values, np.stack([np.arange(10.0), np.arange(10.0) / 2], axis=1))
-    assert example.infer_season(read_dates) == 96
-    assert example.infer_season(np.datetime64("2020-01-01T00", "h") + np.arange(5)) == 24
-    assert example.infer_season(np.datetime64("2020-01-01", "D") + np.arange(5)) == 7
+    assert data.infer_season(read_dates) == 96
+    assert data.infer_season(np.datetime64("2020-01-01T00", "h") + np.arange(5)) == 24
+    assert data.infer_season(np.datetime64("2020-01-01", "D") + np.arange(5)) == 7
     with pytest.raises(ValueError, match=r"--target must name a numeric column.*got 'load'"):
-        example.read_csv(path, "load")
+        data.load_data(path, "load", None, 0, 0)
 
 
-def test_load_data_infers_the_frequency_and_refuses_a_contradicting_one(example, tmp_path):
+def test_load_data_infers_the_frequency_and_refuses_a_contradicting_one(tmp_path):
     dates = np.datetime64("2016-07-01T00:00", "m") + 15 * np.arange(10)
     path = os.path.join(str(tmp_path), "quarter_hourly.csv")
     _write_csv(path, dates, {"OT": np.arange(10.0)})
-    assert example.load_data(path, "OT", None, 0, 0)[3] == "15min"
-    assert example.load_data(path, "OT", "15min", 0, 0)[3] == "15min"
+    assert data.load_data(path, "OT", None, 0, 0)[3] == "15min"
+    assert data.load_data(path, "OT", "15min", 0, 0)[3] == "15min"
     with pytest.raises(
         ValueError, match=r"--freq='h' contradicts the dates, spaced 900 s apart.*'15min'"
     ):
-        example.load_data(path, "OT", "h", 0, 0)
-    assert example.load_data(None, "OT", None, 30, 0)[3] == "h"
+        data.load_data(path, "OT", "h", 0, 0)
+    assert data.load_data(None, "OT", None, 30, 0)[3] == "h"
 
 
 @pytest.mark.slow
-def test_builtin_data_run_beats_both_baselines_and_exports(example, tmp_path):
+def test_builtin_data_run_beats_both_baselines_and_exports(tmp_path):
     result, metrics, export_dir = _run(TINY, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     model_mse, model_mae = metrics.pop("model")
@@ -146,7 +141,7 @@ def test_builtin_data_run_beats_both_baselines_and_exports(example, tmp_path):
     for name, (mse, mae) in metrics.items():
         assert model_mse < mse and model_mae < mae, (name, metrics)
     assert "model beats both baselines on MSE and MAE: yes" in result.stdout
-    dates, names, values = example.synthetic_series(120, seed=2021)
+    dates, names, values = data.synthetic_series(120, seed=2021)
     expected, count = _reference_baseline_errors(values, names.index("OT"), 96, 24, 24, 32)
     _assert_baselines_printed(metrics, expected)
     assert f"/{count} (whole global batches of 32)" in result.stdout

@@ -1,4 +1,4 @@
-"""examples/long_term_forecast.py, its data protocol (examples/_data.py) and its models.
+"""examples.long_term_forecast, its data protocol (examples.data) and its models.
 
 The protocol is checked against TSLib's `data_provider/data_loader.py` formulas written out here,
 the models against NumPy forward passes and parameter counts from the reference layer shapes.
@@ -17,17 +17,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from examples import data as benchmark_data
+from examples import recipes
+from examples.models import encoder, itransformer, patchtst, transformer
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLES = os.path.join(REPO, "examples")
-if EXAMPLES not in sys.path:
-    sys.path.insert(0, EXAMPLES)
-
-import _data  # noqa: E402  (examples/ is put on the path above)
-from models import encoder, itransformer, patchtst, transformer  # noqa: E402
-
 keras = tf.keras
-SCRIPT = os.path.join(EXAMPLES, "long_term_forecast.py")
-FORECAST = os.path.join(EXAMPLES, "forecast.py")
+SCRIPT = "examples.long_term_forecast"
+FORECAST = "examples.forecast"
 ETT_HOUR_ROWS = 17420  # ETTh1.csv: 2016-07-01 00:00 to 2018-06-26 19:00, hourly
 
 
@@ -82,39 +79,39 @@ def _tslib_borders(protocol, rows, seq_len):
 )
 def test_split_borders_and_window_counts_follow_tslib(protocol, rows, seq_len, pred_len):
     border1s, border2s = _tslib_borders(protocol, rows, seq_len)
-    borders = _data.split_borders(protocol, rows, seq_len, pred_len)
+    borders = benchmark_data.split_borders(protocol, rows, seq_len, pred_len)
     assert borders == list(zip(border1s, border2s))
-    counts = [len(_data.window_starts(b, seq_len, pred_len)) for b in borders]
+    counts = [len(benchmark_data.window_starts(b, seq_len, pred_len)) for b in borders]
     # TSLib's __len__: len(data_x) - seq_len - pred_len + 1.
     assert counts == [b2 - b1 - seq_len - pred_len + 1 for b1, b2 in zip(border1s, border2s)]
 
 
 def test_etth1_96_96_has_the_published_window_counts():
-    borders = _data.split_borders("ETTh", ETT_HOUR_ROWS, 96, 96)
-    assert [len(_data.window_starts(b, 96, 96)) for b in borders] == [8449, 2785, 2785]
+    borders = benchmark_data.split_borders("ETTh", ETT_HOUR_ROWS, 96, 96)
+    assert [len(benchmark_data.window_starts(b, 96, 96)) for b in borders] == [8449, 2785, 2785]
 
 
 def test_protocol_follows_the_file_name_and_short_files_are_refused():
-    assert _data.protocol_for("/data/ETTh1.csv") == "ETTh"
-    assert _data.protocol_for("ETTm2.csv") == "ETTm"
-    assert _data.protocol_for("weather.csv") == "custom"
+    assert recipes.protocol_for("/data/ETTh1.csv") == "ETTh"
+    assert recipes.protocol_for("ETTm2.csv") == "ETTm"
+    assert recipes.protocol_for("weather.csv") == "custom"
     with pytest.raises(
         ValueError, match=r"ETTh protocol needs 14400 rows.*has 5000.*--protocol=custom"
     ):
-        _data.split_borders("ETTh", 5000, 96, 96)
+        benchmark_data.split_borders("ETTh", 5000, 96, 96)
     with pytest.raises(
         ValueError, match=r"validation split has 196 rows.*seq_len \+ pred_len = 197"
     ):
-        _data.split_borders("custom", 1000, 96, 101)
+        benchmark_data.split_borders("custom", 1000, 96, 101)
     with pytest.raises(ValueError, match="protocol must be one of"):
-        _data.split_borders("ETT", 20000, 96, 96)
+        benchmark_data.split_borders("ETT", 20000, 96, 96)
 
 
 def test_load_benchmark_scales_on_train_rows_and_keeps_every_test_window(tmp_path):
     path = os.path.join(str(tmp_path), "ETTh1.csv")
     rows = 14400 + 50  # the 50 rows after the test split are unused, as in TSLib
     _, values = _synthetic_csv(path, rows)
-    data = _data.load_benchmark(path, None, "M", "OT", None, 96, 96)
+    data = benchmark_data.load_benchmark(path, None, "M", "OT", None, 96, 96)
     assert (
         data["protocol"] == "ETTh"
         and data["freq"] == "h"
@@ -142,27 +139,29 @@ def test_load_benchmark_scales_on_train_rows_and_keeps_every_test_window(tmp_pat
         np.datetime64("2016-07-01T00:00", "m") + 60 * np.arange(rows),
         {"HUFL": values[:, 0], "MULL": values[:, 1], "OT": values[:, 2]},
     )
-    changed = _data.load_benchmark(path2, None, "M", "OT", None, 96, 96)
+    changed = benchmark_data.load_benchmark(path2, None, "M", "OT", None, 96, 96)
     np.testing.assert_array_equal(changed["series"][:8640], data["series"][:8640])
 
 
 def test_features_s_and_ms_put_the_target_last(tmp_path):
     path = os.path.join(str(tmp_path), "weather.csv")
     _synthetic_csv(path, 400)
-    ms = _data.load_benchmark(path, None, "MS", "HUFL", None, 24, 12)
+    ms = benchmark_data.load_benchmark(path, None, "MS", "HUFL", None, 24, 12)
     assert ms["protocol"] == "custom" and ms["names"] == ["MULL", "OT", "HUFL"]
-    single = _data.load_benchmark(path, None, "S", "HUFL", None, 24, 12)
+    single = benchmark_data.load_benchmark(path, None, "S", "HUFL", None, 24, 12)
     assert single["names"] == ["HUFL"]
     np.testing.assert_allclose(single["series"][:, 0], ms["series"][:, -1])
     with pytest.raises(ValueError, match=r"--target must name a column.*got 'load'"):
-        _data.load_benchmark(path, None, "M", "load", None, 24, 12)
+        benchmark_data.load_benchmark(path, None, "M", "load", None, 24, 12)
 
 
 def test_dataset_batches_hold_every_window_in_order():
     series = np.arange(200.0)[:, None] * [1.0, -1.0]
     marks = np.arange(200.0)[:, None] * [0.5]
-    starts = _data.window_starts((0, 100), 10, 5)  # 86 windows: 2 batches of 32 and one of 22
-    dataset = _data.make_dataset(series, series[:, -1:], starts, 10, 5, 32, marks=marks)
+    starts = benchmark_data.window_starts(
+        (0, 100), 10, 5
+    )  # 86 windows: 2 batches of 32 and one of 22
+    dataset = benchmark_data.make_dataset(series, series[:, -1:], starts, 10, 5, 32, marks=marks)
     batches = list(dataset)
     assert [len(y) for _, y in batches] == [32, 32, 22]
     (x, mark), y = batches[-1]
@@ -185,31 +184,31 @@ def test_read_csv_names_the_line_of_a_bad_row(tmp_path):
         with open(path, "w") as file:
             file.write(good + last)
         with pytest.raises(ValueError, match=message):
-            _data.read_csv(path)
+            benchmark_data.read_csv(path)
 
 
 def test_freq_is_inferred_and_a_contradicting_one_refused():
     hourly = np.datetime64("2020-01-01T00", "h") + np.arange(48)
     quarter = np.datetime64("2020-01-01T00:00", "m") + 15 * np.arange(48)
     days = np.datetime64("2020-01-01", "D")
-    assert _data.infer_freq(hourly) == "h"
-    assert _data.infer_freq(quarter) == "15min"
-    assert _data.infer_freq(days + np.arange(10)) == "d"
-    assert _data.infer_freq(days + 7 * np.arange(10)) == "w"
+    assert benchmark_data.infer_freq(hourly) == "h"
+    assert benchmark_data.infer_freq(quarter) == "15min"
+    assert benchmark_data.infer_freq(days + np.arange(10)) == "d"
+    assert benchmark_data.infer_freq(days + 7 * np.arange(10)) == "w"
     assert (
-        _data.infer_freq(
+        benchmark_data.infer_freq(
             np.arange("2020-01", "2021-01", dtype="datetime64[M]").astype("datetime64[D]")
         )
         == "m"
     )
-    _data.check_freq("15min", quarter)
-    _data.check_freq("H", hourly)
+    benchmark_data.check_freq("15min", quarter)
+    benchmark_data.check_freq("H", hourly)
     with pytest.raises(
         ValueError, match=r"--freq='h' contradicts the dates, spaced 900 s apart.*'15min'"
     ):
-        _data.check_freq("h", quarter)
+        benchmark_data.check_freq("h", quarter)
     with pytest.raises(ValueError, match=r"--freq='10min' contradicts"):
-        _data.check_freq("10min", quarter)
+        benchmark_data.check_freq("10min", quarter)
 
 
 # --- models -----------------------------------------------------------------------------------
@@ -442,7 +441,11 @@ def _run(script, args, tmp_path, timeout=240):
     env = dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="", TMPDIR=str(tmp_path))
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     return subprocess.run(
-        [sys.executable, script, *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", script, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

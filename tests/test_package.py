@@ -76,7 +76,7 @@ def test_build_lists_every_module_and_test_file():
     modules = {
         str(p.relative_to(ROOT))
         for folder in ("tf_tsembed", "benchmarks", "examples")
-        for p in (ROOT / folder).glob("*.py")
+        for p in (ROOT / folder).rglob("*.py")
     }
     assert modules <= listed, sorted(modules - listed)
     test_names = set(re.findall(r'"(test_\w+)"', build))

@@ -7,11 +7,13 @@ import subprocess
 import sys
 import textwrap
 
-import _forecast_example
 import _models
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from examples import distribute
+from examples.models import informer
 
 keras = tf.keras
 C_IN, LENGTH, D_MODEL, PRED_LEN, BATCH = 3, 24, 8, 6, 4
@@ -24,7 +26,7 @@ _ENTRY = re.compile(r"^ENTRY %\S+ \((.*)\) -> ", re.MULTILINE)
 
 
 def _example_model():
-    return _forecast_example.load().build_model(
+    return informer.build(
         LENGTH,
         PRED_LEN,
         C_IN,
@@ -88,7 +90,6 @@ def _assert_tpu_ready(hlo, dtype):
 
 
 def test_tpu_branch_connects_initialises_and_builds_a_tpu_strategy(monkeypatch):
-    example = _forecast_example.load()
     calls = []
 
     class FakeResolver:
@@ -105,7 +106,7 @@ def test_tpu_branch_connects_initialises_and_builds_a_tpu_strategy(monkeypatch):
     monkeypatch.setattr(
         tf.distribute, "TPUStrategy", lambda r: calls.append(("strategy", r)) or "tpu strategy"
     )
-    assert example.make_strategy("tpu", tpu="my-tpu") == "tpu strategy"
+    assert distribute.make_strategy("tpu", tpu="my-tpu") == "tpu strategy"
     assert [name for name, _ in calls] == ["resolver", "connect", "initialize", "strategy"]
     assert calls[0][1] == "my-tpu"
     resolver = calls[1][1]
@@ -113,11 +114,10 @@ def test_tpu_branch_connects_initialises_and_builds_a_tpu_strategy(monkeypatch):
 
 
 def test_tpu_branch_without_a_tpu_fails_with_a_clear_message():
-    example = _forecast_example.load()
     with pytest.raises(
         RuntimeError, match=r"--strategy tpu: no TPU found \(--tpu=''\).*--tpu local"
     ):
-        example.make_strategy("tpu", tpu="")
+        distribute.make_strategy("tpu", tpu="")
 
 
 @MODELS

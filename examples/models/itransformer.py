@@ -9,7 +9,7 @@ time-feature tokens are dropped and the standardisation undone.
 
 import tensorflow as tf
 
-from models.encoder import LAYER_NORM_EPSILON, encoder, torch_linear
+from examples.models.encoder import LAYER_NORM_EPSILON, encoder, torch_linear
 from tf_tsembed import DataEmbeddingInverted, ReversibleInstanceNorm
 
 keras = tf.keras

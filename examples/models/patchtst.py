@@ -9,7 +9,7 @@ by full-attention layers with a final BatchNorm over d_model; a flatten head map
 
 import tensorflow as tf
 
-from models.encoder import encoder, torch_linear
+from examples.models.encoder import encoder, torch_linear
 from tf_tsembed import PatchEmbedding, ReversibleInstanceNorm
 
 keras = tf.keras

@@ -9,7 +9,7 @@ projection to the series. No per-window normalisation, as in TSLib.
 
 import tensorflow as tf
 
-from models.encoder import LAYER_NORM_EPSILON, DecoderLayer, encoder, torch_linear
+from examples.models.encoder import LAYER_NORM_EPSILON, DecoderLayer, encoder, torch_linear
 from tf_tsembed import DataEmbedding
 
 keras = tf.keras

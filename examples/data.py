@@ -6,14 +6,13 @@ columns. The splits follow Time-Series-Library (TSLib) `data_provider/data_loade
 """
 
 import csv
-import os
 
 import numpy as np
 import tensorflow as tf
 
+from examples.recipes import PROTOCOLS, protocol_for
 from tf_tsembed.timefeatures import parse_freq, time_features
 
-PROTOCOLS = ("ETTh", "ETTm", "custom")
 # ETT: 12 months of train, 4 of validation, 4 of test, a month being 30 days of hourly rows.
 _ETT_HOUR_BORDERS = (12 * 30 * 24, 4 * 30 * 24, 4 * 30 * 24)
 _MINUTE_ROWS_PER_HOUR = 4
@@ -113,15 +112,6 @@ def check_freq(freq, dates, flag="--freq"):
             f"{flag}={freq!r} contradicts the dates, spaced {step} s apart (median), i.e. "
             f"{infer_freq(dates)!r}: leave {flag} out to use the dates' frequency."
         )
-
-
-def protocol_for(path):
-    """TSLib's data set class for a file name: 'ETTh' (ETTh*), 'ETTm' (ETTm*) or 'custom'."""
-    name = os.path.basename(path)
-    for protocol in ("ETTh", "ETTm"):
-        if name.startswith(protocol):
-            return protocol
-    return "custom"
 
 
 def split_borders(protocol, num_rows, seq_len, pred_len):
@@ -257,3 +247,100 @@ def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
         freq=freq,
         names=names,
     )
+
+
+def whole_batches(starts, global_batch):
+    """The first windows of `starts` that make whole global batches (static shapes)."""
+    usable = len(starts) // global_batch * global_batch
+    if usable == 0:
+        raise ValueError(
+            f"A split has {len(starts)} windows, fewer than one global batch of {global_batch}."
+        )
+    return starts[:usable]
+
+
+def synthetic_series(days, seed):
+    """A deterministic hourly series: 4 covariates and a target `OT`, with real timestamps.
+
+    Every column has a daily profile, a weekly one (weekends differ from weekdays, Mondays ramp
+    up), a slow trend and AR(1) noise, so the calendar carries signal that the baselines miss.
+    """
+    dates = np.datetime64("2021-01-04T00", "h") + np.arange(days * 24)
+    hour = (dates - dates.astype("datetime64[D]")).astype(np.int64)
+    weekday = (dates.astype("datetime64[D]").astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday.
+    weekend = (weekday >= 5).astype(np.float64)
+    monday_morning = ((weekday == 0) & (hour < 12)).astype(np.float64)
+    years = np.arange(len(dates)) / (365.0 * 24)
+    rng = np.random.default_rng(seed)
+
+    def ar1(phi, scale):
+        shocks = rng.normal(scale=scale, size=len(dates))
+        noise = np.empty_like(shocks)
+        noise[0] = shocks[0]
+        for t in range(1, len(shocks)):
+            noise[t] = phi * noise[t - 1] + shocks[t]
+        return noise
+
+    def daily(peak_hour, amplitude):
+        return amplitude * np.cos(2 * np.pi * (hour - peak_hour) / 24)
+
+    columns = {}
+    for i in range(4):
+        columns[f"load_{i}"] = (
+            5
+            + i
+            + 2 * years
+            + daily(9 + 2 * i, 2 + i / 2) * (1 - 0.5 * weekend)
+            - (1.5 + i / 2) * weekend
+            + ar1(0.9, 0.3)
+        )
+    columns["OT"] = (
+        20
+        + 3 * years
+        + daily(15, 3) * (1 - 0.6 * weekend)
+        + 0.8 * daily(3, 1)
+        - 2.5 * weekend
+        - 1.5 * monday_morning
+        + ar1(0.8, 0.5)
+        + rng.normal(scale=0.2, size=len(dates))
+    )
+    return dates, list(columns), np.stack(list(columns.values()), axis=1)
+
+
+def infer_season(dates):
+    """Steps per day for sub-daily data, 7 for daily, 52 for weekly, 12 for monthly data."""
+    step = median_step_seconds(dates)
+    day = 24 * 3600
+    if step < day and day % step == 0:
+        return int(day // step)
+    for period, steps_per_season in ((day, 7), (7 * day, 52)):
+        if step == period:
+            return steps_per_season
+    if 28 * day <= step <= 31 * day:
+        return 12
+    raise ValueError(f"Cannot infer a season from a median step of {step} s; pass --season.")
+
+
+def load_data(csv_path, target, freq, days, seed):
+    """Dates, names, values, frequency and a one-line description of the CSV or the built-in series.
+
+    The frequency is the dates' own unless `freq` is given; a `freq` they contradict is refused.
+    """
+    if csv_path:
+        dates, names, values = read_csv(csv_path)
+        if target not in names:
+            raise ValueError(
+                f"--target must name a numeric column of {csv_path}, one of {names}; "
+                f"got {target!r}."
+            )
+        description = f"{csv_path}: {len(dates)} rows x {len(names)} columns"
+    else:
+        if target != "OT":
+            raise ValueError(f"--target must be 'OT' for the built-in data; got {target!r}.")
+        dates, names, values = synthetic_series(days, seed)
+        description = f"built-in hourly series: {len(dates)} rows x {len(names)} columns"
+    if freq is None:
+        freq = infer_freq(dates)
+    else:
+        check_freq(freq, dates)
+    return dates, names, values, freq, f"{description}, freq {freq!r}"

@@ -1,0 +1,141 @@
+"""How the examples train: TSLib's schedule for the reproductions, `fit` (or, under
+MultiWorkerMirroredStrategy, its loop written out) for the main job."""
+
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from examples.distribute import is_chief
+from examples.evaluation import errors
+
+keras = tf.keras
+
+
+class EpochReport(keras.callbacks.Callback):
+    """One line per epoch, TSLib's early stopping and the best epoch's weights restored at the end.
+
+    A validation loss counts as better when strictly lower (TSLib's EarlyStopping, delta 0, also
+    counts an equal one).
+    """
+
+    def __init__(self, patience, log_every=0):
+        super().__init__()
+        self.patience, self.log_every = patience, log_every
+        self.best_loss, self.best_weights, self.wait, self.epochs_run = np.inf, None, 0, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.log_every and (batch + 1) % self.log_every == 0:
+            seconds = time.time() - self.started
+            print(
+                f"  step {batch + 1}: {seconds / (batch + 1):.2f} s per step, running train loss "
+                f"{float(logs['loss']):.4f}",
+                flush=True,
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs_run = epoch + 1
+        val_loss = logs["val_loss"]
+        improved = val_loss < self.best_loss
+        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        print(
+            f"epoch {epoch + 1}: {time.time() - self.started:.1f} s, lr {lr:.3g}, train loss "
+            f"{logs['loss']:.4f}, val loss {val_loss:.4f}{' (best)' if improved else ''}",
+            flush=True,
+        )
+        if improved:
+            self.best_loss, self.best_weights, self.wait = val_loss, self.model.get_weights(), 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                print(
+                    f"early stopping: no lower validation loss for {self.patience} epochs",
+                    flush=True,
+                )
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def train_tslib(
+    model, train_data, val_data, *, epochs, learning_rate, patience, steps_per_epoch=0, log_every=0
+):
+    """TSLib's schedule: Adam (PyTorch's epsilon), lr halved after each epoch, early stopping."""
+    # PyTorch's Adam epsilon; Keras' default is 1e-7.
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, epsilon=1e-8), loss="mse")
+    report = EpochReport(patience, log_every)
+    halving = keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate * 0.5**epoch)
+    if steps_per_epoch:
+        train_data = train_data.repeat()  # so that every epoch gets its steps_per_epoch batches
+    model.fit(
+        train_data,
+        validation_data=val_data,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch or None,
+        callbacks=[halving, report],
+        shuffle=False,
+        verbose=0,
+    )  # the dataset shuffles
+    return report.epochs_run
+
+
+def predict(model, strategy, dataset):
+    """Forecasts for every batch of `dataset`, in order, as one NumPy array."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras' predict would give each worker only its shard; the weights are synchronised,
+        # so every worker forecasts the whole test set locally instead.
+        forward = tf.function(lambda inputs: model(inputs, training=False))
+        return np.concatenate([forward(inputs).numpy() for inputs, _ in dataset])
+    return model.predict(dataset, verbose=0)
+
+
+def train_model(model, strategy, train_data, val_data, epochs, global_batch):
+    """`model.fit` with a progress bar; under MultiWorkerMirroredStrategy, that loop written out."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # The dataset shuffles itself; fit's own shuffle would only warn for a dataset. A log file
+        # gets one line per epoch: a progress bar there is one long line of control characters.
+        verbose = 1 if sys.stdout.isatty() else 2
+        model.fit(
+            train_data, validation_data=val_data, epochs=epochs, shuffle=False, verbose=verbose
+        )
+        return
+    # Keras 3.15's fit and train_on_batch fail under this strategy: they pass a nested batch and
+    # scalar metrics to `strategy.reduce`, which it rejects. The step below is fit's, minus metrics.
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def step(inputs, future):
+        def replica_step(inputs, future):
+            with tf.GradientTape() as tape:
+                per_window = tf.reduce_mean(
+                    tf.square(model(inputs, training=True) - future), axis=-1
+                )
+                loss = tf.nn.compute_average_loss(per_window, global_batch_size=global_batch)
+            gradients = tape.gradient(loss, model.trainable_variables)
+            model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            return loss
+
+        return strategy.reduce("SUM", strategy.run(replica_step, args=(inputs, future)), axis=None)
+
+    distributed = strategy.experimental_distribute_dataset(train_data)
+    val_truth = np.concatenate([future.numpy() for _, future in val_data])
+    for epoch in range(epochs):
+        print(f"Epoch {epoch + 1}/{epochs}")
+        progress = keras.utils.Progbar(
+            int(train_data.cardinality()),
+            verbose=1 if is_chief(strategy) and sys.stdout.isatty() else 2,
+            stateful_metrics=["loss"],
+        )
+        losses = []
+        for index, (inputs, future) in enumerate(distributed):
+            losses.append(float(step(inputs, future)))
+            progress.update(index + 1, [("loss", np.mean(losses))])
+        val_mse, val_mae = errors(predict(model, strategy, val_data), val_truth)
+        print(f"val_loss: {val_mse:.4f} - val_mae: {val_mae:.4f}")

@@ -1,0 +1,139 @@
+"""TimesNet in PyTorch, as Time-Series-Library composes it, for the parity test and the timing.
+
+Written from TSLib's `models/TimesNet.py`, `layers/Conv_Blocks.py` (Inception_Block_V1, six
+separate convolutions) and `layers/Embed.py` (DataEmbedding with timeF features), long-term
+forecast path only; `padding` picks TSLib 2023's last-row padding or 2025's zeros. Needs torch.
+"""
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class Inception(nn.Module):
+    def __init__(self, in_channels, out_channels, num_kernels):
+        super().__init__()
+        self.kernels = nn.ModuleList(
+            nn.Conv2d(in_channels, out_channels, kernel_size=2 * i + 1, padding=i)
+            for i in range(num_kernels)
+        )
+        for conv in self.kernels:
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.constant_(conv.bias, 0)
+
+    def forward(self, x):
+        return torch.stack([conv(x) for conv in self.kernels], dim=-1).mean(-1)
+
+
+class TimesBlock(nn.Module):
+    def __init__(self, length, d_model, d_ff, top_k, num_kernels, padding):
+        super().__init__()
+        self.length, self.top_k, self.padding = length, top_k, padding
+        self.conv = nn.Sequential(
+            Inception(d_model, d_ff, num_kernels), nn.GELU(), Inception(d_ff, d_model, num_kernels)
+        )
+
+    def forward(self, x):
+        batch, length, channels = x.shape
+        spectrum = torch.fft.rfft(x, dim=1).abs()
+        frequencies = spectrum.mean(0).mean(-1)
+        frequencies[0] = 0
+        _, top = torch.topk(frequencies, self.top_k)
+        top = top.detach().cpu().numpy()
+        amplitudes = spectrum.mean(-1)[:, top]
+        outputs = []
+        for frequency in top:
+            period = length // int(frequency)
+            out = x
+            if length % period:
+                extra = (length // period + 1) * period - length
+                tail = (
+                    x[:, -extra:]
+                    if self.padding == "last_rows"
+                    else x.new_zeros(batch, extra, channels)
+                )
+                out = torch.cat([x, tail], dim=1)
+            grid = out.reshape(batch, -1, period, channels).permute(0, 3, 1, 2)
+            grid = self.conv(grid).permute(0, 2, 3, 1).reshape(batch, -1, channels)
+            outputs.append(grid[:, :length])
+        weights = torch.softmax(amplitudes, dim=1)[:, None, None, :]
+        return (torch.stack(outputs, dim=-1) * weights).sum(-1) + x
+
+
+class TimesNet(nn.Module):
+    def __init__(
+        self,
+        seq_len,
+        pred_len,
+        c_in,
+        num_time_features,
+        *,
+        d_model,
+        d_ff,
+        e_layers,
+        dropout,
+        top_k=5,
+        num_kernels=6,
+        padding="last_rows",
+    ):
+        super().__init__()
+        self.seq_len, self.pred_len = seq_len, pred_len
+        self.token = nn.Conv1d(c_in, d_model, 3, padding=1, padding_mode="circular", bias=False)
+        nn.init.kaiming_normal_(self.token.weight, mode="fan_in", nonlinearity="leaky_relu")
+        self.time_features = nn.Linear(num_time_features, d_model, bias=False)
+        position = torch.arange(seq_len, dtype=torch.float32)[:, None]
+        rate = torch.exp(torch.arange(0, d_model, 2).float() * -(math.log(10000.0) / d_model))
+        table = torch.zeros(seq_len, d_model)
+        table[:, 0::2] = torch.sin(position * rate)
+        table[:, 1::2] = torch.cos(position * rate)
+        self.register_buffer("position", table[None])
+        self.dropout = nn.Dropout(dropout)
+        self.predict_linear = nn.Linear(seq_len, seq_len + pred_len)
+        self.blocks = nn.ModuleList(
+            TimesBlock(seq_len + pred_len, d_model, d_ff, top_k, num_kernels, padding)
+            for _ in range(e_layers)
+        )
+        self.layer_norm = nn.LayerNorm(d_model)
+        self.projection = nn.Linear(d_model, c_in)
+
+    def forward(self, x, marks):
+        means = x.mean(1, keepdim=True).detach()
+        x = x - means
+        stdev = torch.sqrt(torch.var(x, dim=1, keepdim=True, unbiased=False) + 1e-5)
+        x = x / stdev
+        tokens = self.token(x.permute(0, 2, 1)).transpose(1, 2)
+        out = self.dropout(tokens + self.time_features(marks) + self.position)
+        out = self.predict_linear(out.permute(0, 2, 1)).permute(0, 2, 1)
+        for block in self.blocks:
+            out = self.layer_norm(block(out))
+        out = self.projection(out) * stdev + means
+        return out[:, -self.pred_len :]
+
+
+def copy_to_keras(torch_model, keras_model):
+    """Sets the Keras TimesNet's (examples/models/timesnet.py) weights to the PyTorch model's."""
+    values = {}
+    state = {name: tensor.detach().numpy() for name, tensor in torch_model.state_dict().items()}
+    values["embedding/value_embedding/kernel"] = state["token.weight"].transpose(2, 1, 0)
+    values["embedding/temporal_embedding/kernel"] = state["time_features.weight"].T
+    for name in ("predict_linear", "projection"):
+        values[f"{name}/kernel"] = state[f"{name}.weight"].T
+        values[f"{name}/bias"] = state[f"{name}.bias"]
+    values["layer_norm/gamma"] = state["layer_norm.weight"]
+    values["layer_norm/beta"] = state["layer_norm.bias"]
+    for index, _ in enumerate(torch_model.blocks):
+        for keras_name, torch_index in (("inception_in", 0), ("inception_out", 2)):
+            prefix = f"blocks.{index}.conv.{torch_index}.kernels"
+            for i in range(len(torch_model.blocks[index].conv[torch_index].kernels)):
+                size = 2 * i + 1
+                path = f"times_block_{index}/{keras_name}"
+                values[f"{path}/kernel_{size}"] = state[f"{prefix}.{i}.weight"].transpose(
+                    2, 3, 1, 0
+                )
+                values[f"{path}/bias_{size}"] = state[f"{prefix}.{i}.bias"]
+    for variable in keras_model.weights:
+        variable.assign(np.asarray(values.pop(variable.path), np.float32))
+    if values:
+        raise ValueError(f"PyTorch weights without a Keras variable: {sorted(values)}")

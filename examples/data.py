@@ -10,7 +10,7 @@ import csv
 import numpy as np
 import tensorflow as tf
 
-from examples.recipes import PROTOCOLS, protocol_for
+from examples.recipes import PROTOCOLS, protocol_for, script_freq
 from tf_tsembed.timefeatures import parse_freq, time_features
 
 # ETT: 12 months of train, 4 of validation, 4 of test, a month being 30 days of hourly rows.
@@ -218,8 +218,9 @@ def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
 
     `series (rows, C)` standardised on the training rows, `marks (rows, F)` time features
     (`timeenc=1`), `starts` the window starts of train, validation and test, `borders`, the
-    `protocol` (from the file name unless given), `freq` ('h' for ETT files as TSLib's scripts,
-    else the dates' own unless given; a given freq the dates contradict is refused) and `names`.
+    `protocol` (from the file name unless given), `freq` (unless given: the scripts' 'h' for the
+    files they name, else the dates' own; a given freq the dates contradict is refused) and
+    `names`.
     The target is moved to the last column, as TSLib's Dataset_Custom does (MS forecasts it);
     `features="S"` keeps only the target.
     """
@@ -234,7 +235,7 @@ def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
         names, values = names[-1:], values[:, -1:]
     protocol = protocol or protocol_for(path)
     if freq is None:
-        freq = "h" if protocol in ("ETTh", "ETTm") else infer_freq(dates)
+        freq = script_freq(path) or infer_freq(dates)
     else:
         check_freq(freq, dates)
     borders = split_borders(protocol, len(values), seq_len, pred_len)

@@ -1,29 +1,38 @@
 r"""Long-term forecasting under Time-Series-Library's protocol, with models built on tf_tsembed.
 
-Reproduces a row of the long-term forecasting tables (ETT, lookback 96, horizons 96-720):
+Reproduces a row of the long-term forecasting tables (lookback 96, horizons 96-720):
 
+    .venv/bin/python -m examples.long_term_forecast --csv ETTh1.csv --model timesnet
     .venv/bin/python -m examples.long_term_forecast --csv ETTh1.csv --model itransformer
     .venv/bin/python -m examples.long_term_forecast --csv ETTh1.csv --model patchtst --epochs 1
     .venv/bin/python -m examples.long_term_forecast --csv ETTh1.csv --model transformer --epochs 1
 
-Models (in `examples/models/`, on tf_tsembed's public layers and tf.keras only): iTransformer
-(`DataEmbeddingInverted`), TSLib's PatchTST (`PatchEmbedding`) and TSLib's vanilla Transformer
-(`DataEmbedding`, decoder started from the last `--label_len` 48 input steps).
+Models (in `examples/models/`, on tf_tsembed's public layers and tf.keras only): TimesNet
+(`DataEmbedding`), iTransformer (`DataEmbeddingInverted`), TSLib's PatchTST (`PatchEmbedding`)
+and TSLib's vanilla Transformer (`DataEmbedding`, decoder started from the last `--label_len`
+48 input steps).
 
 Data as TSLib's `data_provider/data_loader.py`: the split is chosen from the file name
 (`ETTh*`: 12/4/4 months of hourly rows, `ETTm*`: the same in 15-minute rows, anything else:
 70/10/20 %), or by `--protocol`; validation and test windows start `seq_len` rows before their
-split; the scaler is fit on the training rows only and the metrics are on the standardised data;
-every stride-1 window is used, none dropped. `--features`: M (all series -> all series), S
-(target -> target), MS (all series -> target, the target being put last as TSLib does). Time
-features are TSLib's `timeenc=1` (`embed=timeF`), with freq 'h' for ETT files as TSLib's
-scripts use (also for ETTm), else the dates' frequency.
+split; the scaler is fit on the training rows only and the metrics are on the standardised data.
+`--features`: M (all series -> all series), S (target -> target), MS (all series -> target, the
+target being put last as TSLib does). Time features are TSLib's `timeenc=1` (`embed=timeF`)
+with the scripts' freq 'h' for every file they name, else the dates' frequency.
 
-Training as TSLib's `exp/exp_long_term_forecasting.py`: Adam, batch 32, MSE loss, up to
-`--epochs` 10, the learning rate halved after every epoch (`lradj=type1`), early stopping after
+Training as TSLib's `exp/exp_long_term_forecasting.py`: Adam, MSE loss, up to 10 epochs, the
+learning rate halved after every epoch from the second on (`lradj=type1`), early stopping after
 3 epochs without a lower validation loss and the best epoch's weights restored; dropout is off
-for validation and test. Model sizes come from the authors' scripts (`examples/recipes.py`;
-`--help` prints the ones the given model, file and horizon get).
+for validation and test. Sizes, batch size, learning rate and epochs come from the authors'
+scripts (`examples/recipes.py`; `--help` prints the ones the given model, file and horizon
+get); a file or horizon the scripts do not name runs with run.py's defaults, and the first line
+says so.
+
+How windows are batched (`--tslib_version`): TimesNet picks its periods per batch, so its
+forecasts depend on it. '2023', TSLib as first published (the code behind the published
+figures): training and validation drop their last incomplete batch, validation is shuffled, test
+windows are forecast one at a time, and TimesNet pads with the series' last rows. '2025', TSLib
+today: nothing is dropped, test batches are of `--batch_size`, TimesNet pads with zeros.
 """
 
 import json
@@ -33,7 +42,8 @@ from absl import flags
 
 from examples import cli, recipes
 
-MODELS = ("itransformer", "patchtst", "transformer")
+MODELS = ("timesnet", "itransformer", "patchtst", "transformer")
+TSLIB_VERSIONS = ("2023", "2025")
 LABEL_LEN = 48  # TSLib's scripts: the Transformer's decoder starts from the last 48 input steps
 
 
@@ -49,15 +59,29 @@ def define_flags():
     )
     flags.DEFINE_string("target", "OT", "Target column for S and MS.")
     flags.DEFINE_string(
-        "freq", None, "Time-feature frequency; default: 'h' for ETT files, else the dates'."
+        "freq",
+        None,
+        "Time-feature frequency; default: the scripts' 'h' for the files they name, else the "
+        "dates' own.",
     )
     flags.DEFINE_integer("seq_len", 96, "Input window length.", lower_bound=1)
     flags.DEFINE_integer("pred_len", 96, "Forecast horizon.", lower_bound=1)
-    flags.DEFINE_integer("epochs", 10, "Maximum training epochs.", lower_bound=1)
+    flags.DEFINE_integer(
+        "epochs", None, "Maximum training epochs; default: the authors' script.", lower_bound=1
+    )
     flags.DEFINE_integer(
         "patience", 3, "Epochs without a lower validation loss before stopping.", lower_bound=1
     )
-    flags.DEFINE_integer("batch_size", 32, "Batch size.", lower_bound=1)
+    flags.DEFINE_integer(
+        "batch_size", None, "Batch size; default: the authors' script.", lower_bound=1
+    )
+    flags.DEFINE_enum(
+        "tslib_version",
+        "2023",
+        TSLIB_VERSIONS,
+        "How windows are batched and TimesNet pads: TSLib as first published (2023, behind the "
+        "published figures) or today's (2025); see above.",
+    )
     flags.DEFINE_integer(
         "log_every",
         0,
@@ -90,6 +114,15 @@ def define_flags():
     flags.DEFINE_integer("d_ff", None, "Feed-forward width; default: the authors' script.")
     flags.DEFINE_float("dropout", None, "Dropout rate; default: the authors' script.")
     flags.DEFINE_integer(
+        "top_k", None, "TimesNet's number of periods; default: the authors' script.", lower_bound=1
+    )
+    flags.DEFINE_boolean(
+        "static_shapes",
+        False,
+        "TimesNet's folded convolution with static shapes (XLA, TPU) instead of the reference's "
+        "reshape (graph mode); the two are equal to float rounding.",
+    )
+    flags.DEFINE_integer(
         "seed", 2021, "Seed of initialisation, dropout and shuffling (TSLib's fix_seed)."
     )
     flags.DEFINE_string("json", None, "Write the results as JSON to this path.")
@@ -99,16 +132,41 @@ def define_flags():
     flags.mark_flag_as_required("csv")
 
 
-def build_model(name, seq_len, pred_len, num_series, freq, size, label_len):
+def build_model(
+    name,
+    seq_len,
+    pred_len,
+    num_series,
+    freq,
+    size,
+    *,
+    label_len,
+    tslib_version,
+    static_shapes=False,
+):
+    """The model `name` at `size` (a `recipes.settings` dict)."""
     # Imported here, not at the top: `--help` does not wait for TensorFlow.
-    from examples.models import itransformer, patchtst, transformer
+    from examples.models import itransformer, patchtst, timesnet, transformer
     from tf_tsembed.timefeatures import num_time_features
 
-    layers = {key: size[key] for key in ("d_model", "n_heads", "e_layers", "d_ff", "dropout")}
+    common = {key: size[key] for key in ("d_model", "e_layers", "d_ff", "dropout")}
+    if name == "timesnet":
+        return timesnet.build(
+            seq_len,
+            pred_len,
+            num_series,
+            num_time_features(freq),
+            freq,
+            top_k=size["top_k"],
+            padding="last_rows" if tslib_version == "2023" else "zeros",
+            static_shapes=static_shapes,
+            **common,
+        )
+    common["n_heads"] = size["n_heads"]
     if name == "itransformer":
-        return itransformer.build(seq_len, pred_len, num_series, num_time_features(freq), **layers)
+        return itransformer.build(seq_len, pred_len, num_series, num_time_features(freq), **common)
     if name == "patchtst":
-        return patchtst.build(seq_len, pred_len, num_series, **layers)
+        return patchtst.build(seq_len, pred_len, num_series, **common)
     if name == "transformer":
         return transformer.build(
             seq_len,
@@ -118,91 +176,128 @@ def build_model(name, seq_len, pred_len, num_series, freq, size, label_len):
             freq,
             d_layers=size["d_layers"],
             label_len=label_len,
-            **layers,
+            **common,
         )
     raise ValueError(f"--model must be one of {list(MODELS)}; got {name!r}.")
 
 
-def describe_sizes(values):
-    """What `--help` adds: the sizes the given model, file and horizon get."""
+def settings_line(model, csv, pred_len, chosen):
+    """Where the settings come from: the authors' script for this file, or run.py's defaults."""
+    name = recipes.data_name(csv)
+    if recipes.in_scripts(model, name, pred_len):
+        return (
+            f"settings of the authors' script for {model} on {name}, pred_len {pred_len}: {chosen}"
+        )
+    return (
+        f"note: the authors' scripts have no {model} run on {name!r} at pred_len {pred_len}; "
+        f"running with run.py's defaults {recipes.DEFAULTS}, then the flags given: {chosen}"
+    )
+
+
+def describe_settings(values):
+    """What `--help` adds: the settings the given model, file and horizon get."""
     model, csv, pred_len = (values[name].value for name in ("model", "csv", "pred_len"))
     if csv is None:
-        return "Sizes: give --csv (and --model, --pred_len) with --help to see the ones used."
-    name = recipes.data_name(csv)
-    size = recipes.model_size(model, name, pred_len, {})
-    return f"Sizes for --model {model} on {name}, pred_len {pred_len}: {size}"
+        return "Settings: give --csv (and --model, --pred_len) with --help to see the ones used."
+    return settings_line(
+        model, csv, pred_len, recipes.settings(model, recipes.data_name(csv), pred_len, {})
+    )
 
 
 def main(argv):
     del argv
     # TensorFlow is imported here, not at the top: `--help` does not wait for it.
+    tf = cli.import_tensorflow()
     import numpy as np
 
-    tf = cli.import_tensorflow()
-
-    from examples import data as data_module
+    from examples import data as benchmark_data
     from examples import training
     from examples.evaluation import errors, export_and_check
 
     started = time.time()
     f = flags.FLAGS
+    name = recipes.data_name(f.csv)
+    flagged = dict(
+        d_model=f.d_model,
+        n_heads=f.n_heads,
+        e_layers=f.e_layers,
+        d_layers=f.d_layers,
+        d_ff=f.d_ff,
+        dropout=f.dropout,
+        learning_rate=f.learning_rate,
+        batch_size=f.batch_size,
+        epochs=f.epochs,
+        top_k=f.top_k,
+    )
+    chosen = recipes.settings(f.model, name, f.pred_len, flagged)
+    print(settings_line(f.model, f.csv, f.pred_len, chosen), flush=True)
     tf.keras.utils.set_random_seed(f.seed)
-    data = data_module.load_benchmark(
+    data = benchmark_data.load_benchmark(
         f.csv, f.protocol, f.features, f.target, f.freq, f.seq_len, f.pred_len
     )
-    name = recipes.data_name(f.csv)
-    size = recipes.model_size(
-        f.model,
-        name,
-        f.pred_len,
-        dict(
-            d_model=f.d_model,
-            n_heads=f.n_heads,
-            e_layers=f.e_layers,
-            d_layers=f.d_layers,
-            d_ff=f.d_ff,
-            dropout=f.dropout,
-            learning_rate=f.learning_rate,
-        ),
-    )
     series = data["series"]
-    targets = series[:, -1:] if f.features == "MS" else series
     model = build_model(
-        f.model, f.seq_len, f.pred_len, series.shape[1], data["freq"], size, f.label_len
+        f.model,
+        f.seq_len,
+        f.pred_len,
+        series.shape[1],
+        data["freq"],
+        chosen,
+        label_len=f.label_len,
+        tslib_version=f.tslib_version,
+        static_shapes=f.static_shapes,
     )
     if f.features == "MS":  # TSLib's f_dim = -1: the loss and metrics see the target only.
         model = tf.keras.Model(model.inputs, model.outputs[0][:, :, -1:], name=model.name)
-    marks = data["marks"] if len(model.inputs) > 1 else None
-    label_len = f.label_len if len(model.inputs) == 3 else None
     window = dict(
         inputs=series,
-        targets=targets,
-        marks=marks,
-        label_len=label_len,
+        targets=series[:, -1:] if f.features == "MS" else series,
+        marks=data["marks"] if len(model.inputs) > 1 else None,
+        label_len=f.label_len if len(model.inputs) == 3 else None,
         seq_len=f.seq_len,
         pred_len=f.pred_len,
-        batch_size=f.batch_size,
     )
+    batch_size = chosen["batch_size"]
+    first_version = f.tslib_version == "2023"
     train_starts, val_starts, test_starts = data["starts"]
-    train_data = data_module.make_dataset(starts=train_starts, shuffle_seed=f.seed, **window)
-    val_data = data_module.make_dataset(starts=val_starts, **window)
-    test_data = data_module.make_dataset(starts=test_starts, **window)
+    # TSLib 2023: last incomplete train and validation batches dropped, validation shuffled,
+    # test windows one at a time. TSLib 2025: nothing dropped, test in batches.
+    train_data = benchmark_data.make_dataset(
+        starts=train_starts,
+        batch_size=batch_size,
+        shuffle_seed=f.seed,
+        drop_remainder=first_version,
+        **window,
+    )
+    val_data = benchmark_data.make_dataset(
+        starts=val_starts,
+        batch_size=batch_size,
+        shuffle_seed=f.seed + 1 if first_version else None,
+        drop_remainder=first_version,
+        **window,
+    )
+    test_data = benchmark_data.make_dataset(
+        starts=test_starts, batch_size=1 if first_version else batch_size, **window
+    )
+    used = [len(train_starts), len(val_starts), len(test_starts)]
+    if first_version:
+        used[:2] = [count // batch_size * batch_size for count in used[:2]]
     parameters = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     print(
         f"data: {f.csv}, protocol {data['protocol']}, features {f.features} "
-        f"({len(data['names'])} series), "
-        f"freq {data['freq']!r}; windows train/val/test = {len(train_starts)}/{len(val_starts)}/"
-        f"{len(test_starts)}; seq_len {f.seq_len} -> pred_len {f.pred_len}",
+        f"({len(data['names'])} series), freq {data['freq']!r}; windows train/val/test = "
+        f"{'/'.join(map(str, used))} (TSLib {f.tslib_version}); seq_len {f.seq_len} -> "
+        f"pred_len {f.pred_len}",
         flush=True,
     )
-    print(f"model: {f.model}, {parameters:,} trainable parameters, {size}", flush=True)
+    print(f"model: {f.model}, {parameters:,} trainable parameters", flush=True)
 
     epochs_run = training.train_tslib(
         model,
         train_data,
         val_data,
-        epochs=f.epochs,
-        learning_rate=size["learning_rate"],
+        epochs=chosen["epochs"],
+        learning_rate=chosen["learning_rate"],
         patience=f.patience,
         steps_per_epoch=f.steps_per_epoch,
         log_every=f.log_every,
@@ -216,11 +311,11 @@ def main(argv):
     )
     line = f"test ({len(test_starts)} windows): MSE {mse:.4f}, MAE {mae:.4f}"
     if published:
-        line += f"; published {published[0]:.3f} / {published[1]:.3f} ({recipes.PUBLISHED_SOURCE})"
+        line += f"; published {published[0]:.3f} / {published[1]:.3f} ({published[2]})"
     print(line, flush=True)
 
     if f.export_dir:
-        sample_inputs, _ = next(iter(test_data))
+        sample_inputs, _ = next(iter(test_data.unbatch().batch(batch_size)))
         difference = export_and_check(model, f.export_dir, sample_inputs)
         print(
             f"SavedModel written to {f.export_dir}; its forecasts match "
@@ -232,25 +327,17 @@ def main(argv):
             "model": f.model,
             "data": name,
             "protocol": data["protocol"],
+            "tslib_version": f.tslib_version,
             "features": f.features,
             "seq_len": f.seq_len,
             "pred_len": f.pred_len,
-            "windows": {
-                "train": len(train_starts),
-                "val": len(val_starts),
-                "test": len(test_starts),
-            },
+            "settings": chosen,
+            "windows": dict(zip(("train", "val", "test"), used)),
             "parameters": parameters,
             "epochs_run": epochs_run,
             "mse": mse,
             "mae": mae,
-            "published": {
-                "mse": published[0],
-                "mae": published[1],
-                "source": recipes.PUBLISHED_SOURCE,
-            }
-            if published
-            else None,
+            "published": dict(zip(("mse", "mae", "source"), published)) if published else None,
             "seconds": round(seconds, 1),
         }
         with open(f.json, "w") as file:
@@ -259,4 +346,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main, define_flags, describe_sizes)
+    cli.run(main, define_flags, describe_settings)

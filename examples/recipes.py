@@ -8,33 +8,154 @@ import os
 
 # TSLib's data set classes: Dataset_ETT_hour, Dataset_ETT_minute, Dataset_Custom.
 PROTOCOLS = ("ETTh", "ETTm", "custom")
-
-# run.py's defaults in the authors' repositories; the scripts override them per row below.
-DEFAULT_SIZE = dict(
-    d_model=512, n_heads=8, e_layers=2, d_layers=1, d_ff=2048, dropout=0.1, learning_rate=1e-4
+# The defaults of the scripts' run.py (thuml/Time-Series-Library and thuml/iTransformer agree);
+# every script row below overrides some of them.
+DEFAULTS = dict(
+    d_model=512,
+    n_heads=8,
+    e_layers=2,
+    d_layers=1,
+    d_ff=2048,
+    dropout=0.1,
+    learning_rate=1e-4,
+    batch_size=32,
+    epochs=10,
+    top_k=5,
 )
-# Per (model, data set, pred_len), the data set being the CSV's stem as the scripts' --data_path.
-#   iTransformer: thuml/iTransformer scripts/multivariate_forecasting/ETT/iTransformer_ETTh1.sh
-#     (the script sets no learning rate: run.py's default 1e-4 applies).
-#   PatchTST, Transformer: thuml/Time-Series-Library scripts/long_term_forecast/ETT_script/
-#     PatchTST_ETTh1.sh, Transformer_ETTh1.sh (e_layers 2, d_layers 1: the defaults).
-SIZES = {
+# No script passes --freq: every file gets run.py's 'h' (4 time features), also the 15- and
+# 10-minute files and exchange_rate's daily rows.
+SCRIPT_FREQ = "h"
+# Per (model, file stem as the scripts' --data_path, pred_len): what the script sets beyond
+# DEFAULTS. Every script passes seq_len 96 and features M. The vanilla Transformer's ETTh1
+# script sets only defaults (e_layers 2, d_layers 1), so it has no rows here.
+SCRIPTS = {
+    # iTransformer: thuml/iTransformer scripts/multivariate_forecasting/{ETT,Exchange,Weather,ECL,
+    # Traffic}/*.sh.
     ("itransformer", "ETTh1", 96): dict(d_model=256, d_ff=256),
     ("itransformer", "ETTh1", 192): dict(d_model=256, d_ff=256),
-    ("itransformer", "ETTh1", 336): dict(d_model=512, d_ff=512),
-    ("itransformer", "ETTh1", 720): dict(d_model=512, d_ff=512),
-    ("patchtst", "ETTh1", 96): dict(e_layers=1, n_heads=2),
-    ("patchtst", "ETTh1", 192): dict(e_layers=1, n_heads=8),
-    ("patchtst", "ETTh1", 336): dict(e_layers=1, n_heads=8),
-    ("patchtst", "ETTh1", 720): dict(e_layers=1, n_heads=16),
+    ("itransformer", "ETTh1", 336): dict(d_ff=512),
+    ("itransformer", "ETTh1", 720): dict(d_ff=512),
+    ("itransformer", "ETTh2", 96): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTh2", 192): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTh2", 336): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTh2", 720): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTm1", 96): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTm1", 192): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTm1", 336): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTm1", 720): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTm2", 96): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTm2", 192): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTm2", 336): dict(d_model=128, d_ff=128),
+    ("itransformer", "ETTm2", 720): dict(d_model=128, d_ff=128),
+    ("itransformer", "exchange_rate", 96): dict(d_model=128, d_ff=128),
+    ("itransformer", "exchange_rate", 192): dict(d_model=128, d_ff=128),
+    ("itransformer", "exchange_rate", 336): dict(d_model=128, d_ff=128, epochs=1),
+    ("itransformer", "exchange_rate", 720): dict(d_model=128, d_ff=128),
+    ("itransformer", "weather", 96): dict(e_layers=3, d_ff=512),
+    ("itransformer", "weather", 192): dict(e_layers=3, d_ff=512),
+    ("itransformer", "weather", 336): dict(e_layers=3, d_ff=512),
+    ("itransformer", "weather", 720): dict(e_layers=3, d_ff=512),
+    ("itransformer", "electricity", 96): dict(
+        e_layers=3, d_ff=512, learning_rate=0.0005, batch_size=16
+    ),
+    ("itransformer", "electricity", 192): dict(
+        e_layers=3, d_ff=512, learning_rate=0.0005, batch_size=16
+    ),
+    ("itransformer", "electricity", 336): dict(
+        e_layers=3, d_ff=512, learning_rate=0.0005, batch_size=16
+    ),
+    ("itransformer", "electricity", 720): dict(
+        e_layers=3, d_ff=512, learning_rate=0.0005, batch_size=16
+    ),
+    ("itransformer", "traffic", 96): dict(e_layers=4, d_ff=512, learning_rate=0.001, batch_size=16),
+    ("itransformer", "traffic", 192): dict(
+        e_layers=4, d_ff=512, learning_rate=0.001, batch_size=16
+    ),
+    ("itransformer", "traffic", 336): dict(
+        e_layers=4, d_ff=512, learning_rate=0.001, batch_size=16
+    ),
+    ("itransformer", "traffic", 720): dict(
+        e_layers=4, d_ff=512, learning_rate=0.001, batch_size=16
+    ),
+    # PatchTST: thuml/Time-Series-Library scripts/long_term_forecast/*_script/PatchTST*.sh.
+    ("patchtst", "ETTh1", 96): dict(n_heads=2, e_layers=1),
+    ("patchtst", "ETTh1", 192): dict(e_layers=1),
+    ("patchtst", "ETTh1", 336): dict(e_layers=1),
+    ("patchtst", "ETTh1", 720): dict(n_heads=16, e_layers=1),
+    ("patchtst", "ETTh2", 96): dict(n_heads=4, e_layers=3),
+    ("patchtst", "ETTh2", 192): dict(n_heads=4, e_layers=3),
+    ("patchtst", "ETTh2", 336): dict(n_heads=4, e_layers=3),
+    ("patchtst", "ETTh2", 720): dict(n_heads=4, e_layers=3),
+    ("patchtst", "ETTm1", 96): dict(n_heads=2, e_layers=1),
+    ("patchtst", "ETTm1", 192): dict(n_heads=2, e_layers=3, batch_size=128),
+    ("patchtst", "ETTm1", 336): dict(n_heads=4, e_layers=1, batch_size=128),
+    ("patchtst", "ETTm1", 720): dict(n_heads=4, e_layers=3, batch_size=128),
+    ("patchtst", "ETTm2", 96): dict(n_heads=16, e_layers=3),
+    ("patchtst", "ETTm2", 192): dict(n_heads=2, e_layers=3, batch_size=128),
+    ("patchtst", "ETTm2", 336): dict(n_heads=4, e_layers=1),
+    ("patchtst", "ETTm2", 720): dict(n_heads=4, e_layers=3, batch_size=128),
+    ("patchtst", "exchange_rate", 96): dict(),
+    ("patchtst", "exchange_rate", 192): dict(),
+    ("patchtst", "exchange_rate", 336): dict(epochs=1),
+    ("patchtst", "exchange_rate", 720): dict(),
+    ("patchtst", "weather", 96): dict(n_heads=4, epochs=3),
+    ("patchtst", "weather", 192): dict(n_heads=16, epochs=3),
+    ("patchtst", "weather", 336): dict(n_heads=4, batch_size=128, epochs=3),
+    ("patchtst", "weather", 720): dict(n_heads=4, batch_size=128, epochs=3),
+    ("patchtst", "electricity", 96): dict(batch_size=16),
+    ("patchtst", "electricity", 192): dict(batch_size=16),
+    ("patchtst", "electricity", 336): dict(batch_size=16),
+    ("patchtst", "electricity", 720): dict(batch_size=16),
+    ("patchtst", "traffic", 96): dict(d_ff=512, batch_size=4),
+    ("patchtst", "traffic", 192): dict(d_ff=512, batch_size=4),
+    ("patchtst", "traffic", 336): dict(d_ff=512, batch_size=4),
+    ("patchtst", "traffic", 720): dict(d_ff=512, batch_size=4),
+    # TimesNet: thuml/Time-Series-Library scripts/long_term_forecast/*_script/TimesNet*.sh.
+    ("timesnet", "ETTh1", 96): dict(d_model=16, d_ff=32),
+    ("timesnet", "ETTh1", 192): dict(d_model=16, d_ff=32),
+    ("timesnet", "ETTh1", 336): dict(d_model=16, d_ff=32),
+    ("timesnet", "ETTh1", 720): dict(d_model=16, d_ff=32),
+    ("timesnet", "ETTh2", 96): dict(d_model=32, d_ff=32),
+    ("timesnet", "ETTh2", 192): dict(d_model=32, d_ff=32),
+    ("timesnet", "ETTh2", 336): dict(d_model=32, d_ff=32),
+    ("timesnet", "ETTh2", 720): dict(d_model=32, d_ff=32),
+    ("timesnet", "ETTm1", 96): dict(d_model=64, d_ff=64),
+    ("timesnet", "ETTm1", 192): dict(d_model=64, d_ff=64),
+    ("timesnet", "ETTm1", 336): dict(d_model=16, d_ff=32, epochs=3),
+    ("timesnet", "ETTm1", 720): dict(d_model=16, d_ff=32),
+    ("timesnet", "ETTm2", 96): dict(d_model=32, d_ff=32),
+    ("timesnet", "ETTm2", 192): dict(d_model=32, d_ff=32, epochs=1),
+    ("timesnet", "ETTm2", 336): dict(d_model=32, d_ff=32),
+    ("timesnet", "ETTm2", 720): dict(d_model=16, d_ff=32, epochs=1),
+    ("timesnet", "exchange_rate", 96): dict(d_model=64, d_ff=64),
+    ("timesnet", "exchange_rate", 192): dict(d_model=64, d_ff=64),
+    ("timesnet", "exchange_rate", 336): dict(d_model=32, d_ff=32, epochs=1),
+    ("timesnet", "exchange_rate", 720): dict(d_model=32, d_ff=32, epochs=1),
+    ("timesnet", "weather", 96): dict(d_model=32, d_ff=32),
+    ("timesnet", "weather", 192): dict(d_model=32, d_ff=32, epochs=1),
+    ("timesnet", "weather", 336): dict(d_model=32, d_ff=32),
+    ("timesnet", "weather", 720): dict(d_model=32, d_ff=32, epochs=1),
+    ("timesnet", "electricity", 96): dict(d_model=256, d_ff=512),
+    ("timesnet", "electricity", 192): dict(d_model=256, d_ff=512),
+    ("timesnet", "electricity", 336): dict(d_model=256, d_ff=512),
+    ("timesnet", "electricity", 720): dict(d_model=256, d_ff=512),
+    ("timesnet", "traffic", 96): dict(d_ff=512),
+    ("timesnet", "traffic", 192): dict(d_ff=512),
+    ("timesnet", "traffic", 336): dict(d_ff=512),
+    ("timesnet", "traffic", 720): dict(d_ff=512),
 }
-# Published test MSE / MAE (standardised data, features M, seq_len 96).
-PUBLISHED_SOURCE = "iTransformer paper (Liu et al., ICLR 2024), full results, lookback 96"
+# Published test MSE / MAE (standardised data, features M, seq_len 96), with their sources.
+ITRANSFORMER_PAPER = "iTransformer paper (Liu et al., ICLR 2024), full results, lookback 96"
+TIMESNET_PAPER = "TimesNet paper (Wu et al., ICLR 2023), full long-term results, lookback 96"
 PUBLISHED = {
-    ("itransformer", "ETTh1", 96): (0.386, 0.405),
-    ("itransformer", "ETTh1", 192): (0.441, 0.436),
-    ("itransformer", "ETTh1", 336): (0.487, 0.458),
-    ("itransformer", "ETTh1", 720): (0.503, 0.491),
+    ("itransformer", "ETTh1", 96): (0.386, 0.405, ITRANSFORMER_PAPER),
+    ("itransformer", "ETTh1", 192): (0.441, 0.436, ITRANSFORMER_PAPER),
+    ("itransformer", "ETTh1", 336): (0.487, 0.458, ITRANSFORMER_PAPER),
+    ("itransformer", "ETTh1", 720): (0.503, 0.491, ITRANSFORMER_PAPER),
+    ("timesnet", "ETTh1", 96): (0.384, 0.402, TIMESNET_PAPER),
+    ("timesnet", "ETTh1", 192): (0.436, 0.429, TIMESNET_PAPER),
+    ("timesnet", "ETTh1", 336): (0.491, 0.469, TIMESNET_PAPER),
+    ("timesnet", "ETTh1", 720): (0.521, 0.500, TIMESNET_PAPER),
 }
 
 
@@ -43,11 +164,16 @@ def data_name(path):
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def model_size(model, data, pred_len, overrides):
-    """The authors' size for (model, data, pred_len), then any flag given explicitly."""
-    size = dict(DEFAULT_SIZE, **SIZES.get((model, data, pred_len), {}))
-    size.update({key: value for key, value in overrides.items() if value is not None})
-    return size
+def in_scripts(model, data, pred_len):
+    """Whether an authors' script defines this (model, file stem, pred_len)."""
+    return (model, data, pred_len) in SCRIPTS
+
+
+def settings(model, data, pred_len, overrides):
+    """DEFAULTS, then the script's row for (model, data, pred_len), then any flag given."""
+    chosen = dict(DEFAULTS, **SCRIPTS.get((model, data, pred_len), {}))
+    chosen.update({key: value for key, value in overrides.items() if value is not None})
+    return chosen
 
 
 def protocol_for(path):
@@ -57,3 +183,9 @@ def protocol_for(path):
         if name.startswith(protocol):
             return protocol
     return "custom"
+
+
+def script_freq(path):
+    """The --freq the authors' scripts give a file they name (run.py's 'h'), else None."""
+    name = data_name(path)
+    return SCRIPT_FREQ if any(data == name for _, data, _ in SCRIPTS) else None

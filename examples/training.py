@@ -13,17 +13,39 @@ from examples.evaluation import errors
 keras = tf.keras
 
 
-class EpochReport(keras.callbacks.Callback):
-    """One line per epoch, TSLib's early stopping and the best epoch's weights restored at the end.
+def tslib_learning_rate(initial, epoch):
+    """TSLib's `lradj=type1` for 0-based `epoch`: `adjust_learning_rate(optimizer, epoch + 1)`
+    runs after each epoch and sets `initial * 0.5 ** epoch`, so epochs 0 and 1 both train at
+    `initial`, then every epoch halves it."""
+    return initial * 0.5 ** max(0, epoch - 1)
 
-    A validation loss counts as better when strictly lower (TSLib's EarlyStopping, delta 0, also
-    counts an equal one).
+
+def tslib_validation_loss(forward, dataset):
+    """TSLib's `vali`: the mean over batches of each batch's MSE (a smaller last batch weighs
+    as much as a full one)."""
+    losses = [
+        float(tf.reduce_mean(tf.square(forward(inputs) - truth))) for inputs, truth in dataset
+    ]
+    return float(np.mean(losses))
+
+
+class EpochReport(keras.callbacks.Callback):
+    """TSLib's validation, early stopping and best weights: one line per epoch.
+
+    After each epoch the validation loss is TSLib's (`tslib_validation_loss`, dropout off); a
+    loss counts as better when strictly lower (TSLib's EarlyStopping, delta 0, also counts an
+    equal one). Training stops after `patience` epochs without a better one, and the best
+    epoch's weights are restored at the end.
     """
 
-    def __init__(self, patience, log_every=0):
+    def __init__(self, val_data, patience, log_every=0):
         super().__init__()
-        self.patience, self.log_every = patience, log_every
+        self.val_data, self.patience, self.log_every = val_data, patience, log_every
         self.best_loss, self.best_weights, self.wait, self.epochs_run = np.inf, None, 0, 0
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        self.forward = tf.function(lambda inputs: model(inputs, training=False))
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.time()
@@ -39,7 +61,7 @@ class EpochReport(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_run = epoch + 1
-        val_loss = logs["val_loss"]
+        val_loss = tslib_validation_loss(self.forward, self.val_data)
         improved = val_loss < self.best_loss
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         print(
@@ -66,22 +88,24 @@ class EpochReport(keras.callbacks.Callback):
 def train_tslib(
     model, train_data, val_data, *, epochs, learning_rate, patience, steps_per_epoch=0, log_every=0
 ):
-    """TSLib's schedule: Adam (PyTorch's epsilon), lr halved after each epoch, early stopping."""
+    """TSLib's training: Adam (PyTorch's epsilon), MSE, `lradj=type1`, early stopping on its
+    validation loss, the best epoch's weights restored. Returns the number of epochs run."""
     # PyTorch's Adam epsilon; Keras' default is 1e-7.
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, epsilon=1e-8), loss="mse")
-    report = EpochReport(patience, log_every)
-    halving = keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate * 0.5**epoch)
+    report = EpochReport(val_data, patience, log_every)
+    schedule = keras.callbacks.LearningRateScheduler(
+        lambda epoch: tslib_learning_rate(learning_rate, epoch)
+    )
     if steps_per_epoch:
         train_data = train_data.repeat()  # so that every epoch gets its steps_per_epoch batches
     model.fit(
         train_data,
-        validation_data=val_data,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch or None,
-        callbacks=[halving, report],
-        shuffle=False,
+        callbacks=[schedule, report],
+        shuffle=False,  # the dataset shuffles
         verbose=0,
-    )  # the dataset shuffles
+    )
     return report.epochs_run
 
 

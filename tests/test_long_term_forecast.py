@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 from examples import data as benchmark_data
-from examples import recipes
+from examples import recipes, training
 from examples.models import encoder, itransformer, patchtst, transformer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -449,70 +449,46 @@ def _run(script, args, tmp_path, timeout=240):
     )
 
 
-@pytest.mark.parametrize("model", ["itransformer", "patchtst", "transformer"])
-def test_long_term_forecast_writes_json_and_a_savedmodel_that_reloads(model, tmp_path):
+@pytest.mark.parametrize(
+    "model, tslib_version",
+    [("timesnet", "2023"), ("timesnet", "2025"), ("itransformer", "2023"), ("patchtst", "2025"),
+     ("transformer", "2023")],
+)  # fmt: skip
+def test_long_term_forecast_writes_json_and_a_savedmodel_that_reloads(
+    model, tslib_version, tmp_path
+):
     path = os.path.join(str(tmp_path), "small.csv")
     rows = 600
     _synthetic_csv(path, rows)
     out, export_dir = os.path.join(str(tmp_path), "out.json"), os.path.join(str(tmp_path), "saved")
-    args = [
-        "--csv",
-        path,
-        "--model",
-        model,
-        "--seq_len",
-        "48",
-        "--pred_len",
-        "24",
-        "--epochs",
-        "2",
-        "--steps_per_epoch",
-        "2",
-        "--d_model",
-        "16",
-        "--d_ff",
-        "16",
-        "--e_layers",
-        "1",
-        "--n_heads",
-        "2",
-        "--log_every",
-        "1",
-        "--json",
-        out,
-        "--export_dir",
-        export_dir,
-    ]
+    args = ["--csv", path, "--model", model, "--seq_len", "48", "--pred_len", "24", "--epochs", "2",
+            "--steps_per_epoch", "2", "--d_model", "16", "--d_ff", "16", "--e_layers", "1",
+            "--n_heads", "2", "--log_every", "1", "--batch_size", "16", "--tslib_version",
+            tslib_version, "--json", out, "--export_dir", export_dir]  # fmt: skip
     result = _run(SCRIPT, args, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    # A file the authors' scripts do not name: the first line says so and names the defaults.
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(f"note: the authors' scripts have no {model} run on 'small' at "), first
+    assert "run.py's defaults {'d_model': 512, 'n_heads': 8, 'e_layers': 2" in first
     with open(out) as file:
         report = json.load(file)
     assert set(report) == {
-        "model",
-        "data",
-        "protocol",
-        "features",
-        "seq_len",
-        "pred_len",
-        "windows",
-        "parameters",
-        "epochs_run",
-        "mse",
-        "mae",
-        "published",
-        "seconds",
-    }
+        "model", "data", "protocol", "tslib_version", "features", "seq_len", "pred_len",
+        "settings", "windows", "parameters", "epochs_run", "mse", "mae", "published", "seconds",
+    }  # fmt: skip
     border1s, border2s = _tslib_borders("custom", rows, 48)
-    assert report["windows"] == {
-        split: b2 - b1 - 48 - 24 + 1
-        for split, b1, b2 in zip(("train", "val", "test"), border1s, border2s)
-    }
+    counts = [b2 - b1 - 48 - 24 + 1 for b1, b2 in zip(border1s, border2s)]
+    if tslib_version == "2023":  # the last incomplete training and validation batches dropped
+        counts[:2] = [count // 16 * 16 for count in counts[:2]]
+    assert report["windows"] == dict(zip(("train", "val", "test"), counts))
     assert (report["model"], report["data"], report["protocol"], report["features"]) == (
         model,
         "small",
         "custom",
         "M",
     )
+    assert report["settings"]["d_model"] == 16 and report["settings"]["batch_size"] == 16
     assert report["published"] is None and report["epochs_run"] in (1, 2)
     assert report["parameters"] > 0 and np.isfinite(report["mse"]) and report["mae"] > 0
     assert f"SavedModel written to {export_dir}; its forecasts match" in result.stdout
@@ -520,6 +496,82 @@ def test_long_term_forecast_writes_json_and_a_savedmodel_that_reloads(model, tmp
         r"^  step 2: \d+\.\d+ s per step, running train loss \d+\.\d+$", result.stdout, re.M
     )
     assert "shuffle" not in result.stderr  # no Keras warning from our own fit call
+
+
+def test_help_exits_0_without_tensorflow_and_names_the_settings():
+    args = ["--help", "--model", "timesnet", "--csv", "/data/ETTh1.csv", "--pred_len", "336"]
+    result = subprocess.run(
+        [sys.executable, "-c", _HELP_WITHOUT_TENSORFLOW, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--csv [required]:" in result.stdout and "--tslib_version:" in result.stdout
+    assert "settings of the authors' script for timesnet on ETTh1, pred_len 336" in result.stdout
+    assert "'d_model': 16, " in result.stdout and "'d_ff': 32, " in result.stdout
+    assert "tensorflow imported: False" in result.stdout
+
+
+# Runs the script's --help in-process and reports whether TensorFlow got imported.
+_HELP_WITHOUT_TENSORFLOW = """
+import atexit, runpy, sys
+atexit.register(lambda: print("tensorflow imported:", "tensorflow" in sys.modules))
+sys.argv = ["long_term_forecast.py", *sys.argv[1:]]
+runpy.run_module("examples.long_term_forecast", run_name="__main__")
+"""
+
+
+def test_tslib_learning_rate_halves_from_the_third_epoch():
+    # TSLib: adjust_learning_rate(optimizer, epoch + 1) after each epoch, lr * 0.5 ** (epoch - 1).
+    rates = [training.tslib_learning_rate(1e-4, epoch) for epoch in range(5)]
+    np.testing.assert_allclose(rates, [1e-4, 1e-4, 5e-5, 2.5e-5, 1.25e-5])
+
+
+def test_tslib_validation_loss_is_the_mean_of_batch_losses():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(70, 3)).astype("float32")
+    truth = rng.normal(size=(70, 3)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((values, truth)).batch(32)  # 32, 32, 6
+    batch_losses = [np.mean((values[i : i + 32] - truth[i : i + 32]) ** 2) for i in (0, 32, 64)]
+    loss = training.tslib_validation_loss(tf.identity, dataset)
+    assert loss == pytest.approx(np.mean(batch_losses), rel=1e-6)
+    assert loss != pytest.approx(np.mean((values - truth) ** 2), rel=1e-3)  # not per window
+
+
+HORIZONS = (96, 192, 336, 720)
+SCRIPT_FILES = ("ETTh1", "ETTh2", "ETTm1", "ETTm2", "exchange_rate", "weather", "electricity",
+                "traffic")  # fmt: skip
+
+
+def test_recipes_hold_every_run_of_the_authors_scripts():
+    keys = {(m, f, h) for m in ("timesnet", "itransformer", "patchtst") for f in SCRIPT_FILES
+            for h in HORIZONS}  # fmt: skip
+    assert set(recipes.SCRIPTS) == keys
+    # Spot checks, read off the scripts (TSLib scripts/long_term_forecast, iTransformer's
+    # scripts/multivariate_forecasting).
+    settings = recipes.settings
+    assert settings("timesnet", "ETTh1", 96, {})["d_model"] == 16
+    assert settings("timesnet", "ETTh1", 720, {})["d_ff"] == 32
+    assert settings("timesnet", "weather", 192, {})["epochs"] == 1
+    assert settings("timesnet", "ETTm1", 336, {})["epochs"] == 3
+    assert settings("timesnet", "electricity", 96, {})["d_model"] == 256
+    assert settings("itransformer", "traffic", 96, {})["learning_rate"] == 1e-3
+    assert settings("itransformer", "traffic", 96, {})["batch_size"] == 16
+    assert settings("itransformer", "ETTh1", 336, {})["d_ff"] == 512
+    assert settings("patchtst", "weather", 336, {})["batch_size"] == 128
+    # A flag given wins; a file the scripts do not name gets run.py's defaults.
+    assert settings("timesnet", "ETTh1", 96, {"d_model": 8, "top_k": None})["d_model"] == 8
+    assert settings("timesnet", "mine", 96, {}) == recipes.DEFAULTS
+    assert not recipes.in_scripts("timesnet", "ETTh1", 100)
+
+
+def test_time_features_follow_the_scripts_freq():
+    # No script passes --freq: run.py's 'h' (4 features), also for daily exchange_rate.csv.
+    assert recipes.script_freq("/data/exchange_rate.csv") == "h"
+    assert recipes.script_freq("ETTm2.csv") == "h"
+    assert recipes.script_freq("/data/my_series.csv") is None
 
 
 def test_forecast_infers_freq_leaves_no_savedmodel_and_fit_does_not_warn(tmp_path):

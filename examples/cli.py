@@ -47,6 +47,29 @@ def define_choice(name, default, choices, help_text):
     flags.register_validator(name, check)
 
 
+def check_writable(flag, path, directory=False):
+    """Raises ValueError, before any training, unless the run can write `path` (`--flag`): a
+    file, or with `directory=True` a directory (created if missing)."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path) and not directory:
+        raise ValueError(f"--{flag}={path!r} is a directory; give a file path.")
+    if os.path.exists(path) and not os.path.isdir(path) and directory:
+        raise ValueError(f"--{flag}={path!r} is a file; give a directory path.")
+    # The nearest existing ancestor is where the first file or directory would be created.
+    ancestor = path if directory else os.path.dirname(path)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ValueError(f"--{flag}={path!r} cannot be written: {ancestor!r} is not a directory.")
+    try:
+        # Creating a file is the only test that root and read-only file systems both answer.
+        tempfile.TemporaryFile(dir=ancestor).close()
+        if os.path.isfile(path):
+            open(path, "a").close()
+    except OSError as error:
+        raise ValueError(f"--{flag}={path!r} cannot be written: {error.strerror}.") from None
+
+
 def import_tensorflow():
     """`import tensorflow`, with its start-up lines printed once at most.
 

@@ -5,7 +5,13 @@ columns. The splits follow Time-Series-Library (TSLib) `data_provider/data_loade
 `Dataset_ETT_hour`, `Dataset_ETT_minute` and `Dataset_Custom`.
 """
 
+import bz2
 import csv
+import gzip
+import io
+import lzma
+import re
+import zipfile
 
 import numpy as np
 import tensorflow as tf
@@ -24,62 +30,215 @@ _UNIT_SECONDS = {"s": 1, "t": 60, "h": 3600, "d": _DAY, "b": _DAY, "w": 7 * _DAY
 _CALENDAR_DAYS = {"m": (28, 31), "q": (89, 92), "y": (365, 366)}
 
 
-def read_csv(path):
-    """Dates (datetime64[s]), column names and a float64 `(rows, columns)` array of a CSV.
+# Year first, '-' or '/' between fields, month and day with or without a leading zero, an
+# optional time (hours unpadded as in TSLib's exchange_rate.csv; minutes, seconds, fraction
+# optional)
+# and an optional UTC offset: ISO `2016-07-01 00:00:00` and `1990/1/1 0:00` alike.
+_DATE = re.compile(
+    r"(\d{4})([-/])(\d{1,2})\2(\d{1,2})"
+    r"(?:[ T](\d{1,2})(?::(\d{2})(?::(\d{2})(\.\d{1,9})?)?)?)?"
+    r"\s*(?:Z|[+-]\d{2}:?\d{2})?"
+)
+# What a compressed file starts with; pandas goes by the extension, this by the content.
+_COMPRESSED = {
+    b"\x1f\x8b": ("gzip", gzip.decompress),
+    b"BZh": ("bz2", bz2.decompress),
+    b"\xfd7zXZ\x00": ("xz", lzma.decompress),
+}
 
-    The first row is a header with a `date` column; every other row must have one field per
-    header column, a date and finite numbers. Errors name the file and the line number.
-    """
-    with open(path, newline="") as file:
-        reader = csv.reader(file)
-        header = next(reader, None)
-        if header is None or "date" not in header:
-            raise ValueError(
-                f"{path}: the first row must be a header with a `date` column; got {header}."
-            )
-        date_index = header.index("date")
-        names = [name for i, name in enumerate(header) if i != date_index]
-        dates, values = [], []
-        for row in reader:
-            if not row:
-                continue
-            where = f"{path}, line {reader.line_num}"
-            if len(row) != len(header):
-                raise ValueError(
-                    f"{where}: expected {len(header)} fields like the header {header}; "
-                    f"got {len(row)}: {row}."
-                )
+
+def _text(path):
+    """The file's text: decompressed (gzip, bz2, xz, a one-file zip) and decoded (UTF-8 with or
+    without BOM, UTF-16 with BOM, else Latin-1, which reads any byte)."""
+    with open(path, "rb") as file:
+        raw = file.read()
+    for magic, (name, decompress) in _COMPRESSED.items():
+        if raw.startswith(magic):
             try:
-                dates.append(np.datetime64(row[date_index], "s"))
+                raw = decompress(raw)
+            except (OSError, EOFError, lzma.LZMAError) as error:
+                raise ValueError(
+                    f"{path}: starts like a {name} file but does not decompress: {error}."
+                ) from None
+    if raw.startswith(b"PK\x03\x04"):
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            members = [name for name in archive.namelist() if not name.endswith("/")]
+            if len(members) != 1:
+                raise ValueError(
+                    f"{path}: a zip archive must hold exactly one CSV file; it holds {members}."
+                )
+            raw = archive.read(members[0])
+    if raw.startswith(b"\x28\xb5\x2f\xfd"):
+        raise ValueError(
+            f"{path}: is zstd-compressed, which is not read here: decompress it first (zstd -d)."
+        )
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16")
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    if "\x00" in text:
+        raise ValueError(f"{path}: holds NUL bytes: it is not a text CSV file.")
+    return text
+
+
+def _header(path, header):
+    """The header's names, stripped, with the `date` column's index; clear errors otherwise."""
+    if header is None:
+        raise ValueError(f"{path}: the file is empty; it needs a header with a `date` column.")
+    names = [name.strip() for name in header]
+    if "date" not in names:
+        hint = ""
+        if len(names) == 1 and any(sep in names[0] for sep in ";\t|"):
+            hint = " Fields must be separated by commas; this header looks separated otherwise."
+        elif any(name.lower() == "date" for name in names):
+            hint = " The column must be called `date`, in lower case, as in the benchmark files."
+        raise ValueError(
+            f"{path}, line 1: the header must have a `date` column; got {names}.{hint}"
+        )
+    for index, name in enumerate(names):
+        if not name:
+            raise ValueError(
+                f"{path}, line 1: column {index + 1} has no name (pandas would call it "
+                f"'Unnamed: {index}' and TSLib would train on it, e.g. a row index written by "
+                f"DataFrame.to_csv): name it or remove it."
+            )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{path}, line 1: column names must be unique; repeated: {repeated}.")
+    return names, names.index("date")
+
+
+def _parse_dates(path, texts, lines):
+    """`datetime64[ns]` of the `date` fields; an error names the line of one that is no date."""
+    iso = []
+    for text, line in zip(texts, lines):
+        match = _DATE.fullmatch(text)
+        if match is None:
+            raise ValueError(
+                f"{path}, line {line}: the `date` field must be a date, year first, like "
+                f"2016-07-01 00:00:00 or 1990/1/1 0:00 (day- or month-first dates are "
+                f"ambiguous and refused); got {text!r}."
+            )
+        year, _, month, day, hour, minute, second, fraction = match.groups()
+        iso.append(
+            f"{year}-{int(month):02d}-{int(day):02d}T{int(hour or 0):02d}:{minute or '00'}:"
+            f"{second or '00'}{fraction or ''}"
+        )
+    try:
+        return np.array(iso, dtype="datetime64[ns]")
+    except ValueError:
+        for value, text, line in zip(iso, texts, lines):
+            try:
+                np.datetime64(value, "ns")
             except ValueError:
                 raise ValueError(
-                    f"{where}: the `date` field must be a date like 2016-07-01 00:00:00; "
-                    f"got {row[date_index]!r}."
+                    f"{path}, line {line}: the `date` field {text!r} is not a valid date or time."
                 ) from None
-            try:
-                numbers = [float(v) for i, v in enumerate(row) if i != date_index]
-            except ValueError as error:
+        raise
+
+
+def _parse_numbers(path, rows, lines, names):
+    """A float64 `(rows, columns)` array; an error names the line and the column of a field
+    that is not a finite number (empty, NaN and Inf fields included)."""
+    try:
+        values = np.array(rows, dtype=np.float64)
+    except ValueError:
+        values = None
+    bad = None
+    if values is None:
+        for row, line in zip(rows, lines):
+            for name, field in zip(names, row):
+                try:
+                    float(field)
+                except ValueError:
+                    bad = (line, name, field)
+                    break
+            if bad:
+                break
+    elif not np.all(np.isfinite(values)):
+        row, column = np.argwhere(~np.isfinite(values))[0]
+        bad = (lines[row], names[column], rows[row][column])
+    if bad is None:
+        return values
+    line, name, field = bad
+    raise ValueError(
+        f"{path}, line {line}: column {name!r} must hold a finite number; got {field!r} (empty, "
+        f"NaN and Inf fields are refused: the scaler and every window touching them would "
+        f"carry them)."
+    )
+
+
+def read_csv(path):
+    """Dates (datetime64[ns]), column names and a float64 `(rows, columns)` array of a CSV.
+
+    Reads what the long-horizon benchmark files are and what pandas reads of them: a header
+    with a `date` column (names stripped of surrounding spaces) and one comma-separated row per
+    time step; UTF-8 (with or without BOM), UTF-16 with BOM or Latin-1; plain or gzip, bz2, xz
+    or one-file zip compressed (told by the content, whatever the extension); blank lines
+    skipped; dates year first (`2016-07-01 00:00:00`, `2016-07-01T00:00`, `1990/1/1 0:00`,
+    `2016-07-01`, fractions of a second, a UTC offset, which is dropped: the wall-clock time
+    counts, as pandas' calendar fields give it). Everything else is refused with a ValueError
+    naming the file, the line and the field: a wrong field count, a field that is not a finite
+    number (empty, NaN, Inf), a date that is not one of those forms, an unnamed or repeated
+    column, dates that do not strictly increase.
+    """
+    rows = csv.reader(io.StringIO(_text(path), newline=""))
+    try:
+        names, date_index = _header(path, next(rows, None))
+        lines, texts, fields = [], [], []
+        for row in rows:
+            if not any(field.strip() for field in row):
+                continue  # a blank line, as pandas skips
+            if len(row) != len(names):
                 raise ValueError(
-                    f"{where}: every field but `date` must be a number ({error})."
-                ) from None
-            if not np.all(np.isfinite(numbers)):
-                raise ValueError(f"{where}: every field but `date` must be finite; got {row}.")
-            values.append(numbers)
-    if not values:
-        raise ValueError(f"{path}: no data rows.")
-    dates = np.array(dates, dtype="datetime64[s]")
+                    f"{path}, line {rows.line_num}: expected {len(names)} fields like the header "
+                    f"{names}; got {len(row)}: {row}."
+                )
+            lines.append(rows.line_num)
+            texts.append(row[date_index].strip())
+            fields.append([field for i, field in enumerate(row) if i != date_index])
+    except csv.Error as error:
+        raise ValueError(
+            f"{path}, line {rows.line_num}: not a readable CSV row ({error})."
+        ) from None
+    if not fields:
+        raise ValueError(f"{path}: no data rows after the header.")
+    names.pop(date_index)
+    dates = _parse_dates(path, texts, lines)
+    values = _parse_numbers(path, fields, lines, names)
     steps = np.diff(dates)
-    if np.any(steps <= np.timedelta64(0, "s")):
-        line = int(np.argmax(steps <= np.timedelta64(0, "s")))
-        raise ValueError(f"{path}: dates must be strictly increasing; data row {line + 2} is not.")
-    return dates, names, np.array(values, np.float64)
+    if np.any(steps <= np.timedelta64(0, "ns")):
+        row = int(np.argmax(steps <= np.timedelta64(0, "ns"))) + 1
+        raise ValueError(
+            f"{path}, line {lines[row]}: dates must strictly increase; {texts[row]!r} does not "
+            f"come after {texts[row - 1]!r} (line {lines[row - 1]})."
+        )
+    return dates, names, values
+
+
+def check_target(path, names, target):
+    """Raises ValueError unless `target` is one of the file's series `names`."""
+    if target not in names:
+        raise ValueError(
+            f"The target column {target!r} (--target) is not in {path}; its columns: {names}."
+        )
 
 
 def median_step_seconds(dates):
-    """The median spacing of `dates` in whole seconds."""
+    """The median spacing of `dates` in whole seconds; sub-second spacing is refused."""
     if len(dates) < 2:
         raise ValueError(f"Need at least 2 dates to tell their spacing; got {len(dates)}.")
-    return int(np.median(np.diff(dates).astype("timedelta64[s]").astype(np.int64)))
+    nanoseconds = np.median(np.diff(dates).astype("timedelta64[ns]").astype(np.int64))
+    if nanoseconds % 1_000_000_000:
+        raise ValueError(
+            f"The dates are {nanoseconds / 1e9:g} s apart (median), not a whole number of "
+            f"seconds: the time features (tf_tsembed.timefeatures) start at whole seconds, so "
+            f"resample the data to whole seconds first."
+        )
+    return int(nanoseconds // 1_000_000_000)
 
 
 def infer_freq(dates):
@@ -155,14 +314,29 @@ def window_starts(border, seq_len, pred_len):
 
 
 def standardize(values, train_stop):
-    """`values` standardised with the mean and population std of rows `[0, train_stop)` only."""
+    """`(standardised values, constant)`: `values` standardised with the mean and population std
+    of rows `[0, train_stop)` only, as scikit-learn's StandardScaler (TSLib's scaler) does.
+
+    Its rule for constant columns is kept: a column whose training variance is at the float
+    noise level (`var <= n * eps * var + (n * mean * eps)**2`, n training rows) is centred but
+    not scaled (scale 1), so a sensor stuck at one value does not blow up to 1e15.
+    `constant` is a boolean mask of those columns.
+    """
     train = values[:train_stop]
-    scale = train.std(axis=0)
-    if np.any(scale == 0):
-        raise ValueError(
-            f"Columns {np.flatnonzero(scale == 0).tolist()} are constant on the training split."
-        )
-    return (values - train.mean(axis=0)) / scale
+    mean, variance = train.mean(axis=0), train.var(axis=0)
+    eps, rows = np.finfo(np.float64).eps, len(train)
+    constant = variance <= rows * eps * variance + (rows * mean * eps) ** 2
+    scale = np.where(constant, 1.0, np.sqrt(variance))
+    return (values - mean) / scale, constant
+
+
+def constant_note(names, constant):
+    """What to tell the user about the columns `standardize` found constant."""
+    columns = [name for name, flat in zip(names, constant) if flat]
+    return (
+        f"columns {columns} are constant over the training rows: centred but not scaled (scale "
+        f"1), as scikit-learn's StandardScaler (TSLib's scaler) treats them"
+    )
 
 
 def make_dataset(
@@ -219,14 +393,13 @@ def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
     `series (rows, C)` standardised on the training rows, `marks (rows, F)` time features
     (`timeenc=1`), `starts` the window starts of train, validation and test, `borders`, the
     `protocol` (from the file name unless given), `freq` (unless given: the scripts' 'h' for the
-    files they name, else the dates' own; a given freq the dates contradict is refused) and
-    `names`.
+    files they name, else the dates' own; a given freq the dates contradict is refused), `names`
+    and `constant`, the mask of columns `standardize` left unscaled.
     The target is moved to the last column, as TSLib's Dataset_Custom does (MS forecasts it);
     `features="S"` keeps only the target.
     """
     dates, names, values = read_csv(path)
-    if target not in names:
-        raise ValueError(f"--target must name a column of {path}, one of {names}; got {target!r}.")
+    check_target(path, names, target)
     if features not in ("M", "S", "MS"):
         raise ValueError(f"--features must be one of ['M', 'S', 'MS']; got {features!r}.")
     order = [i for i, name in enumerate(names) if name != target] + [names.index(target)]
@@ -239,8 +412,10 @@ def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
     else:
         check_freq(freq, dates)
     borders = split_borders(protocol, len(values), seq_len, pred_len)
+    series, constant = standardize(values, borders[0][1])
     return dict(
-        series=standardize(values, borders[0][1]),
+        series=series,
+        constant=constant,
         marks=time_features(dates, freq),
         starts=[window_starts(border, seq_len, pred_len) for border in borders],
         borders=borders,
@@ -329,11 +504,7 @@ def load_data(csv_path, target, freq, days, seed):
     """
     if csv_path:
         dates, names, values = read_csv(csv_path)
-        if target not in names:
-            raise ValueError(
-                f"--target must name a numeric column of {csv_path}, one of {names}; "
-                f"got {target!r}."
-            )
+        check_target(csv_path, names, target)
         description = f"{csv_path}: {len(dates)} rows x {len(names)} columns"
     else:
         if target != "OT":

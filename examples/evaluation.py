@@ -5,13 +5,15 @@ import tensorflow as tf
 
 
 def baselines(target, starts, seq_len, pred_len, season):
-    """Repeat-last-value and seasonal-naive forecasts `(windows, pred_len)` from each window."""
+    """Repeat-last-value and (unless `season` is None) seasonal-naive forecasts
+    `(windows, pred_len)` from each window."""
     last = target[starts + seq_len - 1]
-    repeat_last = np.repeat(last[:, None], pred_len, axis=1)
-    # Step h of the horizon repeats the same phase of the last season inside the input window.
-    lags = season - np.arange(pred_len) % season
-    seasonal_naive = target[starts[:, None] + seq_len - lags[None, :]]
-    return {"repeat-last": repeat_last, f"seasonal-naive ({season})": seasonal_naive}
+    forecasts = {"repeat-last": np.repeat(last[:, None], pred_len, axis=1)}
+    if season is not None:
+        # Step h of the horizon repeats the same phase of the last season in the input window.
+        lags = season - np.arange(pred_len) % season
+        forecasts[f"seasonal-naive ({season})"] = target[starts[:, None] + seq_len - lags[None, :]]
+    return forecasts
 
 
 def errors(forecast, truth):

@@ -216,6 +216,9 @@ def main(argv):
 
     started = time.time()
     f = flags.FLAGS
+    for flag in ("json", "export_dir"):
+        if f[flag].value:
+            cli.check_writable(flag, f[flag].value, directory=flag == "export_dir")
     name = recipes.data_name(f.csv)
     flagged = dict(
         d_model=f.d_model,
@@ -236,6 +239,8 @@ def main(argv):
         f.csv, f.protocol, f.features, f.target, f.freq, f.seq_len, f.pred_len
     )
     series = data["series"]
+    if np.any(data["constant"]):
+        print(f"note: {benchmark_data.constant_note(data['names'], data['constant'])}", flush=True)
     model = build_model(
         f.model,
         f.seq_len,

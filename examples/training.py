@@ -13,6 +13,46 @@ from examples.evaluation import errors
 keras = tf.keras
 
 
+class TorchAdam(keras.optimizers.Optimizer):
+    """Adam as `torch.optim.Adam` computes it, the optimizer of TSLib's runs.
+
+    `variable -= lr / (1 - beta_1**t) * m / (sqrt(v) / sqrt(1 - beta_2**t) + epsilon)`: epsilon
+    is added to the bias-corrected root of v. Keras' Adam adds it before the correction, so a
+    gradient below about 1e-6 moves its weight differently there in the first steps.
+    """
+
+    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **kwargs):
+        super().__init__(learning_rate=learning_rate, name="torch_adam", **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self.moments, self.velocities = self.add_optimizer_variables(
+            var_list, ["moment", "velocity"]
+        )
+
+    def update_step(self, gradient, variable, learning_rate):
+        ops = keras.ops
+        dtype = variable.dtype
+        lr, gradient = ops.cast(learning_rate, dtype), ops.cast(gradient, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        index = self._get_variable_index(variable)
+        m, v = self.moments[index], self.velocities[index]
+        self.assign(m, self.beta_1 * m + (1 - self.beta_1) * gradient)
+        self.assign(v, self.beta_2 * v + (1 - self.beta_2) * ops.square(gradient))
+        beta_1, beta_2 = (ops.convert_to_tensor(b, dtype) for b in (self.beta_1, self.beta_2))
+        corrected_root = ops.sqrt(v) / ops.sqrt(1 - ops.power(beta_2, step))
+        size = lr / (1 - ops.power(beta_1, step))
+        self.assign_sub(variable, size * m / (corrected_root + self.epsilon))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        return config
+
+
 def tslib_learning_rate(initial, epoch):
     """TSLib's `lradj=type1` for 0-based `epoch`: `adjust_learning_rate(optimizer, epoch + 1)`
     runs after each epoch and sets `initial * 0.5 ** epoch`, so epochs 0 and 1 both train at
@@ -88,10 +128,9 @@ class EpochReport(keras.callbacks.Callback):
 def train_tslib(
     model, train_data, val_data, *, epochs, learning_rate, patience, steps_per_epoch=0, log_every=0
 ):
-    """TSLib's training: Adam (PyTorch's epsilon), MSE, `lradj=type1`, early stopping on its
-    validation loss, the best epoch's weights restored. Returns the number of epochs run."""
-    # PyTorch's Adam epsilon; Keras' default is 1e-7.
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate, epsilon=1e-8), loss="mse")
+    """TSLib's training: PyTorch's Adam, MSE, `lradj=type1`, early stopping on its validation
+    loss, the best epoch's weights restored. Returns the number of epochs run."""
+    model.compile(optimizer=TorchAdam(learning_rate), loss="mse")
     report = EpochReport(val_data, patience, log_every)
     schedule = keras.callbacks.LearningRateScheduler(
         lambda epoch: tslib_learning_rate(learning_rate, epoch)

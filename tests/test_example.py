@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from examples import data, evaluation
+from examples import cli, data, evaluation
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small enough for a test (~20 s on 2 busy cores); the README's default run is larger and the
-# example itself exits with status 1 when it does not beat both baselines on the built-in data.
+# example itself exits with status 1 when it does not beat every baseline on the built-in data.
 TINY = ["--days", "120", "--epochs", "2", "--e_layers", "1", "--d_model", "16"]
 ROW = re.compile(
     r"^(model|repeat-last|seasonal-naive \(\d+\))\s+(\d+\.\d+)\s+(\d+\.\d+)$", re.MULTILINE
@@ -110,12 +110,12 @@ def test_read_csv_and_infer_season(tmp_path):
     _write_csv(path, dates, {"HUFL": np.arange(10.0), "OT": np.arange(10.0) / 2})
     read_dates, names, values = data.read_csv(path)
     assert names == ["HUFL", "OT"]
-    np.testing.assert_array_equal(read_dates, dates.astype("datetime64[s]"))
+    np.testing.assert_array_equal(read_dates, dates)
     np.testing.assert_allclose(values, np.stack([np.arange(10.0), np.arange(10.0) / 2], axis=1))
     assert data.infer_season(read_dates) == 96
     assert data.infer_season(np.datetime64("2020-01-01T00", "h") + np.arange(5)) == 24
     assert data.infer_season(np.datetime64("2020-01-01", "D") + np.arange(5)) == 7
-    with pytest.raises(ValueError, match=r"--target must name a numeric column.*got 'load'"):
+    with pytest.raises(ValueError, match=r"target column 'load' \(--target\) is not in"):
         data.load_data(path, "load", None, 0, 0)
 
 
@@ -140,7 +140,7 @@ def test_builtin_data_run_beats_both_baselines_and_exports(tmp_path):
     assert len(metrics) == 2
     for name, (mse, mae) in metrics.items():
         assert model_mse < mse and model_mae < mae, (name, metrics)
-    assert "model beats both baselines on MSE and MAE: yes" in result.stdout
+    assert "model beats every baseline on MSE and MAE: yes" in result.stdout
     dates, names, values = data.synthetic_series(120, seed=2021)
     expected, count = _reference_baseline_errors(values, names.index("OT"), 96, 24, 24, 32)
     _assert_baselines_printed(metrics, expected)
@@ -198,3 +198,63 @@ def test_mirrored_run_on_two_virtual_cpus(tmp_path):
     assert "strategy: mirrored (2 replica(s))" in result.stdout
     assert "(whole global batches of 64)" in result.stdout
     assert set(metrics) == {"model", "repeat-last", "seasonal-naive (24)"}
+
+
+def test_outputs_are_checked_for_writability_before_any_work(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    refused = [
+        ("json", str(a_file / "out.json"), False, "is not a directory"),
+        ("json", str(tmp_path), False, "is a directory; give a file path"),
+        ("export_dir", str(a_file), True, "is a file; give a directory path"),
+        ("export_dir", str(a_file / "deeper" / "saved"), True, "is not a directory"),
+    ]
+    for flag, path, directory, message in refused:
+        with pytest.raises(ValueError, match=f"--{flag}=.*{message}"):
+            cli.check_writable(flag, path, directory=directory)
+    # Writable places pass and are left as they were.
+    cli.check_writable("json", str(tmp_path / "new.json"))
+    cli.check_writable("export_dir", str(tmp_path / "new" / "saved"), directory=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+@pytest.mark.parametrize("script", ["examples.forecast", "examples.long_term_forecast"])
+def test_an_unwritable_output_stops_the_run_before_training(tmp_path, script):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    path = os.path.join(str(tmp_path), "ETTh1.csv")
+    with open(path, "w") as file:
+        file.write("date,OT\n2020-01-01,1\n")
+    args = ["--export_dir", str(a_file / "saved")]
+    if script == "examples.long_term_forecast":
+        args = ["--csv", path, "--json", str(a_file / "out.json")]
+    env = dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-m", script, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "cannot be written" in result.stderr and "is not a directory" in result.stderr
+    assert "epoch" not in result.stdout.lower() and "data:" not in result.stdout
+
+
+@pytest.mark.slow
+def test_ten_minute_data_runs_with_default_flags_and_says_why_a_baseline_is_left_out(tmp_path):
+    # weather.csv is sampled every 10 minutes: a day is 144 steps, longer than --seq_len 96.
+    rng = np.random.default_rng(5)
+    dates = np.datetime64("2020-01-01T00:00", "m") + 10 * np.arange(6 * 24 * 12)
+    steps = np.arange(len(dates))
+    columns = {
+        "p (mbar)": 1000 + np.sin(2 * np.pi * steps / 144) + rng.normal(size=len(dates)),
+        "stuck": np.full(len(dates), 0.1),
+        "OT": 20 + 5 * np.cos(2 * np.pi * steps / 144) + rng.normal(size=len(dates)),
+    }
+    path = os.path.join(str(tmp_path), "weather.csv")
+    _write_csv(path, dates, columns)
+    result, metrics, _ = _run(["--csv", path, "--epochs", "1", "--d_model", "8"], tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert (
+        "note: seasonal-naive left out: the dates' season (144 steps) is longer than the input "
+        "window (--seq_len 96)" in result.stdout
+    )
+    assert "note: columns ['stuck'] are constant over the training rows" in result.stdout
+    assert set(metrics) == {"model", "repeat-last"} and np.all(np.isfinite(metrics["model"]))

@@ -1,0 +1,248 @@
+"""examples.data: the CSV reader against pandas (what TSLib reads files with), its refusals, the
+scaler against scikit-learn's rule, and the frequency inferred from the dates."""
+
+import bz2
+import gzip
+import lzma
+import os
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from examples import data
+
+ETT_LIKE = (
+    "date,HUFL,HULL,OT\n"
+    "2016-07-01 00:00:00,5.827,2.009,30.531\n"
+    "2016-07-01 01:00:00,5.693,2.076,27.787\n"
+    "2016-07-01 02:00:00,5.157,1.741,27.787\n"
+)
+# exchange_rate.csv as TSLib distributes it: unpadded `Y/M/D H:M` dates, a numbered header.
+EXCHANGE_LIKE = (
+    "date,0,1,2,OT\n"
+    "1990/1/1 0:00,0.7855,1.611,0.861,0.5335\n"
+    "1990/1/2 0:00,0.7818,1.61,0.861,0.5309\n"
+)
+
+
+def _write(tmp_path, text, name="series.csv", encoding="utf-8", compress=None):
+    raw = text.encode(encoding)
+    path = os.path.join(str(tmp_path), name)
+    if compress == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("inner.csv", raw)
+        return path
+    raw = {None: lambda b: b, "gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[
+        compress
+    ](raw)
+    with open(path, "wb") as file:
+        file.write(raw)
+    return path
+
+
+def _as_pandas_reads_it(path, **kwargs):
+    """TSLib's reading: pd.read_csv, the `date` column through pd.to_datetime."""
+    frame = pd.read_csv(path, **kwargs)
+    dates = pd.to_datetime(frame["date"])
+    if dates.dt.tz is not None:
+        dates = dates.dt.tz_localize(None)  # pandas' calendar fields are wall-clock times
+    values = frame.drop(columns="date")
+    return dates.to_numpy("datetime64[ns]"), list(values.columns), values.to_numpy(np.float64)
+
+
+def _assert_reads_as_pandas(path, **pandas_kwargs):
+    dates, names, values = data.read_csv(path)
+    expected_dates, expected_names, expected_values = _as_pandas_reads_it(path, **pandas_kwargs)
+    np.testing.assert_array_equal(dates, expected_dates)
+    assert names == [name.strip() for name in expected_names]
+    np.testing.assert_array_equal(values, expected_values)
+
+
+PANDAS_READS = {
+    "ett": (ETT_LIKE, {}),
+    "exchange": (EXCHANGE_LIKE, {}),
+    "iso-t": (ETT_LIKE.replace("01 0", "01T0"), {}),
+    "daily": ("date,a,OT\n2020-01-01,1,2\n2020-01-02,3,4\n2020-01-03,5,6\n", {}),
+    "minutes-no-seconds": ("date,OT\n2016-07-01 00:00,1\n2016-07-01 00:15,2\n", {}),
+    "hours-only": ("date,OT\n2017-03-01 00,1\n2017-03-01 01,2\n", {}),
+    "sub-second": ("date,OT\n2020-01-01 00:00:00.125,1\n2020-01-01 00:00:00.250,2\n", {}),
+    "nanoseconds": ("date,OT\n2020-01-01 00:00:00.123456789,1\n2020-01-01 00:00:01.5,2\n", {}),
+    "utc-offset": ("date,OT\n2020-01-01 00:00:00+02:00,1\n2020-01-01 01:00:00+02:00,2\n", {}),
+    "crlf": (ETT_LIKE.replace("\n", "\r\n"), {}),
+    "bom": ("\ufeff" + ETT_LIKE, {}),
+    "quoted": ('"date","a b","OT"\n"2020-01-01","1.5","2"\n"2020-01-02","3","4e2"\n', {}),
+    "blank-lines": ("date,OT\n2020-01-01,1\n\n2020-01-02,2\n\n\n", {}),
+    "spaces-in-fields": ("date,OT\n2020-01-01, 1.5 \n2020-01-02,-2 \n", {}),
+    "header-spaces": ("date, a ,OT\n2020-01-01,1,2\n2020-01-02,3,4\n", {}),
+    "unpadded-iso": ("date,OT\n2016-7-1 0:00:00,1\n2016-7-2 0:00:00,2\n", {}),
+    "no-trailing-newline": ("date,OT\n2020-01-01,1\n2020-01-02,2", {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PANDAS_READS))
+def test_reads_what_pandas_reads_the_same_way(tmp_path, case):
+    text, kwargs = PANDAS_READS[case]
+    _assert_reads_as_pandas(_write(tmp_path, text), **kwargs)
+
+
+@pytest.mark.parametrize("compress", ["gzip", "bz2", "xz", "zip"])
+def test_compressed_files_read_as_pandas_reads_them(tmp_path, compress):
+    extension = {"gzip": ".gz", "bz2": ".bz2", "xz": ".xz", "zip": ".zip"}[compress]
+    path = _write(tmp_path, EXCHANGE_LIKE, name="rates.csv" + extension, compress=compress)
+    _assert_reads_as_pandas(path)
+    # Told by the content: the same bytes under a plain .csv name read the same.
+    renamed = os.path.join(str(tmp_path), "rates.csv")
+    os.rename(path, renamed)
+    np.testing.assert_array_equal(
+        data.read_csv(renamed)[2], _as_pandas_reads_it(path := renamed, compression=compress)[2]
+    )
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])
+def test_other_encodings_read_as_pandas_reads_them_when_told(tmp_path, encoding):
+    text = "date,Température,OT\n2020-01-01,1.5,2\n2020-01-02,3,4\n"
+    path = _write(tmp_path, text, encoding=encoding)
+    _assert_reads_as_pandas(path, encoding=encoding)
+    assert data.read_csv(path)[1] == ["Température", "OT"]
+
+
+REFUSED = {
+    "empty-field": (
+        "date,a,OT\n2020-01-01,1,2\n2020-01-02,,4\n",
+        r"line 3: column 'a' must hold a finite number; got ''",
+    ),
+    "nan": (
+        "date,a,OT\n2020-01-01,1,2\n2020-01-02,3,NaN\n",
+        r"line 3: column 'OT' must hold a finite number; got 'NaN'",
+    ),
+    "na": ("date,OT\n2020-01-01,NA\n", r"line 2: column 'OT' must hold a finite number; got 'NA'"),
+    "inf": (
+        "date,OT\n2020-01-01,1\n2020-01-02,-inf\n",
+        r"line 3: column 'OT' must hold a finite number; got '-inf'",
+    ),
+    "text": (
+        "date,OT\n2020-01-01,1\n2020-01-02,abc\n",
+        r"line 3: column 'OT' must hold a finite number; got 'abc'",
+    ),
+    "thousands": (
+        'date,OT\n2020-01-01,"1,234"\n',
+        r"line 2: column 'OT' must hold a finite number; got '1,234'",
+    ),
+    "short-row": (
+        "date,a,OT\n2020-01-01,1,2\n2020-01-02,3\n",
+        r"line 3: expected 3 fields like the header \['date', 'a', 'OT'\]; got 2",
+    ),
+    "long-row": ("date,OT\n2020-01-01,1\n\n2020-01-02,3,4\n", r"line 4: expected 2 fields"),
+    "day-first": (
+        "date,OT\n01/07/2016,1\n",
+        r"line 2: the `date` field must be a date, year first.*got '01/07/2016'",
+    ),
+    "not-a-date": (
+        "date,OT\nyesterday,1\n",
+        r"line 2: the `date` field must be a date.*got 'yesterday'",
+    ),
+    "month-13": (
+        "date,OT\n2020-01-01,1\n2020-13-01,2\n",
+        r"line 3: the `date` field '2020-13-01' is not a valid date or time",
+    ),
+    "hour-25": (
+        "date,OT\n1990/1/1 25:00,1\n",
+        r"line 2: the `date` field '1990/1/1 25:00' is not a valid date or time",
+    ),
+    "repeated-date": (
+        "date,OT\n2020-01-01,1\n2020-01-02,2\n2020-01-02,3\n",
+        r"line 4: dates must strictly increase; '2020-01-02' does not come after '2020-01-02' "
+        r"\(line 3\)",
+    ),
+    "decreasing": (
+        "date,OT\n2020-01-02,1\n2020-01-01,2\n",
+        r"line 3: dates must strictly increase",
+    ),
+    "no-date-column": (
+        "time,OT\n2020-01-01,1\n",
+        r"line 1: the header must have a `date` column; got \['time', 'OT'\]",
+    ),
+    "date-capitalised": ("Date,OT\n2020-01-01,1\n", r"must be called `date`, in lower case"),
+    "semicolons": ("date;OT\n2020-01-01;1\n", r"Fields must be separated by commas"),
+    "unnamed-column": (
+        ",date,OT\n0,2020-01-01,1\n",
+        r"line 1: column 1 has no name \(pandas would call it 'Unnamed: 0'",
+    ),
+    "trailing-comma": ("date,OT,\n2020-01-01,1,\n", r"line 1: column 3 has no name"),
+    "repeated-name": (
+        "date,OT,OT\n2020-01-01,1,2\n",
+        r"column names must be unique; repeated: \['OT'\]",
+    ),
+    "header-only": ("date,OT\n", r"no data rows after the header"),
+    "empty": ("", r"the file is empty; it needs a header with a `date` column"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_refusals_name_the_file_the_line_and_the_field(tmp_path, case):
+    text, message = REFUSED[case]
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=message) as raised:
+        data.read_csv(path)
+    assert str(raised.value).startswith(path)
+
+
+def test_undecodable_and_binary_files_are_refused_clearly(tmp_path):
+    zstd = os.path.join(str(tmp_path), "series.csv.zst")
+    with open(zstd, "wb") as file:
+        file.write(b"\x28\xb5\x2f\xfd" + b"\x00" * 16)
+    with pytest.raises(ValueError, match=r"is zstd-compressed.*decompress it first"):
+        data.read_csv(zstd)
+    broken = os.path.join(str(tmp_path), "series.csv.gz")
+    with open(broken, "wb") as file:
+        file.write(b"\x1f\x8b" + b"not really gzip")
+    with pytest.raises(ValueError, match=r"starts like a gzip file but does not decompress"):
+        data.read_csv(broken)
+    binary = os.path.join(str(tmp_path), "model.csv")
+    with open(binary, "wb") as file:
+        file.write(b"date,OT\n\x00\x01\x02")
+    with pytest.raises(ValueError, match=r"holds NUL bytes: it is not a text CSV file"):
+        data.read_csv(binary)
+    archive = os.path.join(str(tmp_path), "two.zip")
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("a.csv", ETT_LIKE)
+        handle.writestr("b.csv", ETT_LIKE)
+    with pytest.raises(
+        ValueError, match=r"must hold exactly one CSV file; it holds \['a.csv', 'b.csv'\]"
+    ):
+        data.read_csv(archive)
+
+
+def test_standardize_follows_scikit_learns_rule_for_constant_columns():
+    rows = 8640
+    rng = np.random.default_rng(0)
+    values = np.stack(
+        [
+            rng.normal(3.0, 2.0, rows),
+            np.full(rows, 0.1),  # a sensor stuck at 0.1: numpy's std is ~1e-17, not 0
+            np.full(rows, 7.0),  # exactly constant
+        ],
+        axis=1,
+    )
+    values[-100:, 1] = 0.5  # it moves after the training rows
+    scaled, constant = data.standardize(values, 8000)
+    train = values[:8000]
+    # scikit-learn's _is_constant_feature, written out: var <= n eps var + (n mean eps)^2.
+    eps = np.finfo(np.float64).eps
+    var, mean = train.var(0), train.mean(0)
+    expected_constant = var <= 8000 * eps * var + (8000 * mean * eps) ** 2
+    np.testing.assert_array_equal(constant, expected_constant)
+    np.testing.assert_array_equal(constant, [False, True, True])
+    np.testing.assert_allclose(scaled[:, 0], (values[:, 0] - mean[0]) / np.sqrt(var[0]))
+    np.testing.assert_allclose(scaled[-1, 1:], [0.4, 0.0], atol=1e-12)  # centred, scale 1
+    assert "columns ['stuck', 'flat'] are constant over the training rows" in data.constant_note(
+        ["x", "stuck", "flat"], constant
+    )
+
+
+def test_sub_second_spacing_is_refused_saying_why():
+    dates = np.datetime64("2020-01-01T00:00:00", "ns") + np.arange(5) * np.timedelta64(250, "ms")
+    with pytest.raises(ValueError, match=r"0.25 s apart \(median\), not a whole number of seconds"):
+        data.infer_freq(dates)

@@ -1,4 +1,4 @@
-"""Every row of the README's bad-input table, run: exception type, stage and excerpt must match.
+"""Every row of docs/errors.md's bad-input table, run: exception type, stage and excerpt must match.
 
 Each case below is registered under the row's first column and marks the stage it is in with
 `at(...)` before each step, so that the stage that raised is checked as well. Cases whose row
@@ -6,6 +6,8 @@ says `none` assert themselves what comes out instead of an error.
 """
 
 import pathlib
+import tempfile
+import warnings
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ import tensorflow as tf
 
 from tf_tsembed import (
     DataEmbedding,
+    FixedEmbedding,
+    PatchEmbedding,
     PositionalEmbedding,
     ReversibleInstanceNorm,
     TemporalEmbedding,
@@ -24,12 +28,12 @@ from tf_tsembed import (
     timefeatures,
 )
 
-README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
-SECTION = "## Bad inputs and what they get"
+ERRORS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 EXCEPTIONS = {
     "ValueError": ValueError,
     "TypeError": TypeError,
     "InvalidArgumentError": tf.errors.InvalidArgumentError,
+    "RuntimeError": RuntimeError,
 }
 MARKS = np.array([[[7, 1, 4, 0], [7, 1, 4, 1], [12, 31, 6, 23]]], "int32")  # (1, 3, 4), freq 'h'
 CASES = {}
@@ -37,8 +41,7 @@ CASES = {}
 
 def _table_rows():
     """The table's rows as dicts keyed by its header, cells without their code backticks."""
-    section = README.read_text().split(SECTION, 1)[1].split("\n## ", 1)[0]
-    lines = [line.strip() for line in section.splitlines() if line.strip().startswith("|")]
+    lines = [line.strip() for line in ERRORS.read_text().splitlines() if line.startswith("|")]
     cells = [[cell.strip().strip("`") for cell in line.strip("|").split("|")] for line in lines]
     header, _, *rows = cells
     return [dict(zip(header, row)) for row in rows]
@@ -281,6 +284,123 @@ def data_too_long(at):
     layer = DataEmbedding(3, 8, max_len=4)
     at("build")
     layer.build((1, 5, 3), (1, 5, 4))
+
+
+def _free_length_model(layer):
+    x = tf.keras.Input((None, 3))
+    return tf.keras.Model(x, layer(x))
+
+
+@case("position-too-long-savedmodel")
+def position_too_long_savedmodel(at):
+    at("construction")
+    model = _free_length_model(PositionalEmbedding(max_len=10, d_model=8))
+    with tempfile.TemporaryDirectory() as path:
+        model.export(path, verbose=False)
+        reloaded = tf.saved_model.load(path)
+        at("run time")
+        reloaded.serve(tf.zeros((2, 12, 3)))
+
+
+def _tflite_run(model, x):
+    flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the interpreter announces its move
+        interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    runner = interpreter.get_signature_runner()
+    (name,) = runner.get_input_details()
+    return runner(**{name: x})
+
+
+@case("position-too-long-tflite")
+def position_too_long_tflite(at):
+    at("construction")
+    model = _free_length_model(PositionalEmbedding(max_len=10, d_model=8))
+    at("run time")
+    _tflite_run(model, np.zeros((2, 12, 3), "float32"))
+
+
+@case("data-too-long-tflite")
+def data_too_long_tflite(at):
+    at("construction")
+    model = _free_length_model(DataEmbedding(3, 8, max_len=10))
+    at("run time")
+    _tflite_run(model, np.zeros((2, 12, 3), "float32"))
+
+
+@case("fixed-uint8-ids-function")
+def fixed_uint8_ids_function(at):
+    layer = FixedEmbedding(300, 8)
+    ids = np.array([[0, 99, 255]], "uint8")
+    np.testing.assert_array_equal(tf.function(layer)(ids), layer(ids.astype("int32")))
+
+
+@case("temporal-uint64-id-function")
+def temporal_uint64_id_function(at):
+    at("construction")
+    layer = TemporalEmbedding(8, freq="h")
+    marks = MARKS.astype("uint64")
+    marks[0, 0, 0] = 2**40  # cast to int32, it would wrap to month 0
+    at("run time")
+    tf.function(layer)(tf.constant(marks))
+
+
+_RAGGED = tf.ragged.constant([[[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]], ragged_rank=1)
+_SPARSE = tf.sparse.from_dense(np.ones((2, 4, 3), "float32"))
+
+
+@case("token-ragged")
+def token_ragged(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8)
+    at("call")
+    layer(_RAGGED)
+
+
+@case("data-sparse-mark")
+def data_sparse_mark(at):
+    at("construction")
+    layer = DataEmbedding(3, 8, embed_type="timeF")
+    at("call")
+    layer(np.zeros((2, 4, 3), "float32"), tf.sparse.from_dense(np.ones((2, 4, 4), "float32")))
+
+
+@case("position-sparse")
+def position_sparse(at):
+    at("construction")
+    layer = PositionalEmbedding(10, 8)
+    at("call")
+    layer(_SPARSE)
+
+
+@case("revin-ragged")
+def revin_ragged(at):
+    at("construction")
+    layer = ReversibleInstanceNorm(3)
+    at("call")
+    layer.normalize(_RAGGED)
+
+
+@case("patch-sparse")
+def patch_sparse(at):
+    at("construction")
+    layer = PatchEmbedding(8, 2, 2, 0)
+    at("call")
+    layer(_SPARSE)
+
+
+@case("fixed-ragged-ids")
+def fixed_ragged_ids(at):
+    at("construction")
+    layer = FixedEmbedding(10, 8)
+    at("call")
+    layer(tf.ragged.constant([[1, 2], [3]]))
+
+
+@case("repeat-ragged-marks")
+def repeat_ragged_marks(at):
+    at("call")
+    repeat_for_channels(_RAGGED, 2)
 
 
 @case("token-empty")

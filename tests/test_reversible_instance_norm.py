@@ -1,9 +1,8 @@
 """ReversibleInstanceNorm against the RevIN formulas (TSLib `Normalize`) in float64 NumPy."""
 
-import concurrent.futures
-
 import numpy as np
 import pytest
+import reference
 import roundtrip
 import tensorflow as tf
 
@@ -180,20 +179,6 @@ def test_unknown_feature_count_is_checked_at_run_time():
         denormalize(_random((2, H, 1)), stats)
 
 
-def test_explicit_form_is_safe_to_share_between_threads():
-    layer = _layer()  # built
-    inputs = [_random((2 + i, L, C), seed=i, offset=10.0 * i) for i in range(4)]
-
-    def round_trips(x):
-        return [np.asarray(layer.denormalize(*layer.normalize(x))) for _ in range(10)]
-
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(round_trips, inputs))
-    for x, outputs in zip(inputs, results):
-        for out in outputs:
-            np.testing.assert_allclose(out, x, rtol=1e-5, atol=1e-4)
-
-
 def test_seed_form_denorm_in_functional_model_is_an_error():
     layer = ReversibleInstanceNorm(C)
     inputs = keras.Input((L, C))
@@ -320,7 +305,11 @@ def test_bad_calls_raise_clear_errors():
     y, stats = layer.normalize(x)
     with pytest.raises(ValueError, match="rank 3"):
         layer(x[0])
-    with pytest.raises(ValueError, match="num_features=3, but `inputs` has 4 features"):
+    with pytest.raises(
+        ValueError,
+        match=r"num_features=3, but `inputs` has a different number of features; "
+        r"received shape \(\d+, \d+, 4\)",
+    ):
         layer(_random((2, L, 4)))
     with pytest.raises(ValueError, match="mode"):
         layer(x, mode="inverse")
@@ -380,3 +369,81 @@ def test_config_roundtrip_keeps_every_argument():
     )
     rebuilt.build((None, None, 5))
     assert rebuilt.weights == []
+
+
+# --- gradients as the reference's: the mean and the stdev detached, the last value not ---------
+
+
+def _loss_weights(shape_y, shape_out, seed=7):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=shape_y), rng.normal(size=shape_out), rng.normal(size=shape_out)
+
+
+def _reference_loss(x, x0, affine_weight, affine_bias, eps, subtract_last, forecast, wy, wo):
+    """The reference's forward in float64 NumPy, its detached statistics taken from `x0`:
+    `sum(wy * normalize(x)) + sum(wo * denormalize(forecast))`."""
+    mean0 = x0.mean(axis=1, keepdims=True)
+    stdev0 = np.sqrt(((x0 - mean0) ** 2).mean(axis=1, keepdims=True) + eps)
+    center = x[:, -1:, :] if subtract_last else mean0  # the last value is not detached
+    y = (x - center) / stdev0 * affine_weight + affine_bias
+    out = (forecast - affine_bias) / (affine_weight + eps * eps) * stdev0 + center
+    return np.sum(wy * y) + np.sum(wo * out)
+
+
+@pytest.mark.parametrize("subtract_last", [False, True])
+@pytest.mark.parametrize("affine", [True, False])
+def test_input_gradients_match_finite_differences_of_the_reference(affine, subtract_last):
+    layer = _layer(affine, subtract_last, eps=1e-3, dtype="float64")
+    x = _random((2, L, C), offset=3.0).astype(np.float64)
+    wy, wo, forecast = _loss_weights((2, L, C), (2, H, C))
+    weight, bias = _affine(layer)
+    with tf.GradientTape() as tape:
+        xt = tf.constant(x)
+        tape.watch(xt)
+        y, stats = layer.normalize(xt)
+        out = layer.denormalize(tf.constant(forecast), stats)
+        loss = tf.reduce_sum(wy * y) + tf.reduce_sum(wo * out)
+    gradient = tape.gradient(loss, xt).numpy()
+    step, numeric = 1e-6, np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        shifted = [x.copy(), x.copy()]
+        shifted[0][index] += step
+        shifted[1][index] -= step
+        losses = [
+            _reference_loss(s, x, weight, bias, 1e-3, subtract_last, forecast, wy, wo)
+            for s in shifted
+        ]
+        numeric[index] = (losses[0] - losses[1]) / (2 * step)
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-7)
+    if subtract_last:  # the last value carries gradient: the reference does not detach it
+        assert np.abs(gradient[:, -1]).max() > 1.0
+
+
+@pytest.mark.parametrize("subtract_last", [False, True])
+@pytest.mark.parametrize("affine", [True, False])
+def test_input_gradients_match_pytorch_autograd(affine, subtract_last):
+    torch = reference.torch_or_skip(0)
+    layer = _layer(affine, subtract_last, eps=1e-3, dtype="float64")
+    x = _random((2, L, C), offset=3.0).astype(np.float64)
+    wy, wo, forecast = _loss_weights((2, L, C), (2, H, C))
+    weight, bias = (torch.tensor(np.broadcast_to(v, (C,)).copy()) for v in _affine(layer))
+    # TSLib's layers/StandardNorm.py Normalize, written out in torch: what it detaches.
+    xt = torch.tensor(x, requires_grad=True)
+    mean = torch.mean(xt, dim=1, keepdim=True).detach()
+    last = xt[:, -1, :].unsqueeze(1)
+    stdev = torch.sqrt(torch.var(xt, dim=1, keepdim=True, unbiased=False) + 1e-3).detach()
+    center = last if subtract_last else mean
+    y = (xt - center) / stdev
+    out = torch.tensor(forecast)
+    if affine:
+        y = y * weight + bias
+        out = (out - bias) / (weight + 1e-3 * 1e-3)
+    out = out * stdev + center
+    (torch.sum(torch.tensor(wy) * y) + torch.sum(torch.tensor(wo) * out)).backward()
+    with tf.GradientTape() as tape:
+        tx = tf.constant(x)
+        tape.watch(tx)
+        ty, stats = layer.normalize(tx)
+        tout = layer.denormalize(tf.constant(forecast), stats)
+        loss = tf.reduce_sum(wy * ty) + tf.reduce_sum(wo * tout)
+    np.testing.assert_allclose(tape.gradient(loss, tx).numpy(), xt.grad.numpy(), rtol=1e-10)

@@ -7,7 +7,7 @@ import reference
 import roundtrip
 import tensorflow as tf
 
-from tf_tsembed import FixedEmbedding, TemporalEmbedding, TimeFeatureEmbedding
+from tf_tsembed import DataEmbedding, FixedEmbedding, TemporalEmbedding, TimeFeatureEmbedding
 
 keras = tf.keras
 
@@ -225,7 +225,7 @@ def test_bad_float_marks_raise_in_every_floating_dtype(value, column, message, d
 @pytest.mark.parametrize("freq,width", [("d", 4), ("h", 3), ("t", 4), ("m", 3)])
 def test_wrong_number_of_mark_columns_raises_at_build_and_call(freq, width):
     expected = dict(MARKS_PER_FREQ)[freq]
-    message = rf"freq='{freq}' expects {expected} mark columns .* received {width}"
+    message = rf"freq='{freq}' expects {expected} mark columns .*; received shape \(.*, {width}\)"
     with pytest.raises(ValueError, match=message):
         TemporalEmbedding(D_MODEL, freq=freq).build((None, 4, width))
     with pytest.raises(ValueError, match=message):
@@ -276,7 +276,9 @@ def test_time_feature_embedding_rejects_yearly_freq(freq):
 
 
 def test_time_feature_embedding_rejects_wrong_width_and_integer_marks():
-    with pytest.raises(ValueError, match=r"freq='h' expects 4 time-feature columns; received 5"):
+    with pytest.raises(
+        ValueError, match=r"freq='h' expects 4 time-feature columns; received shape \(.*, 5\)"
+    ):
         TimeFeatureEmbedding(D_MODEL, freq="h")(_features((1, 3), 5))
     with pytest.raises(TypeError, match="int32"):
         TimeFeatureEmbedding(D_MODEL, freq="h")(_marks((1, 3), 4))
@@ -354,3 +356,37 @@ def test_keras_file_roundtrip(tmp_path):
     roundtrip.assert_keras_file_roundtrip(
         model, [_marks((2, 6), 4), _features((2, 6), 4)], tmp_path
     )
+
+
+INTEGER_DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"]
+
+
+@pytest.mark.parametrize("dtype", INTEGER_DTYPES)
+def test_ids_of_every_integer_dtype_embed_as_int32_ids_do(dtype):
+    marks = np.array([[[7, 1, 4, 0], [12, 31, 6, 23], [1, 1, 0, 12]]])
+    ids = np.array([[0, 99, 127]])  # 127: the largest int8
+    layers = {
+        "temporal": (TemporalEmbedding(8, freq="h"), marks),
+        "fixed": (FixedEmbedding(300, 8), ids),  # 300 does not fit uint8 (it would wrap to 44)
+        "data": (DataEmbedding(3, 8, freq="h", dropout=0.0), marks),
+    }
+    for name, (layer, values) in layers.items():
+
+        def embed(v, layer=layer, name=name):
+            return layer(np.ones((1, 3, 3), "float32"), v) if name == "data" else layer(v)
+
+        expected = embed(values.astype("int32")).numpy()
+        typed = tf.constant(values.astype(dtype))
+        for jit_compile in (None, False, True):  # eager, graph, XLA
+            run = embed if jit_compile is None else tf.function(embed, jit_compile=jit_compile)
+            np.testing.assert_array_equal(run(typed).numpy(), expected, err_msg=(name, jit_compile))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint32", "int64", "uint64"])
+def test_out_of_range_ids_of_wide_or_unsigned_dtypes_are_refused_in_a_graph(dtype):
+    layer = TemporalEmbedding(8, freq="h")
+    marks = np.array([[[7, 1, 4, 0]]]).astype(dtype)
+    marks[0, 0, 3] = 24 if dtype == "uint8" else 2**31 + 5  # past int32: no wrap into range
+    for run in (layer, tf.function(layer)):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"hour marks \(column 3\)"):
+            run(tf.constant(marks))

@@ -202,7 +202,7 @@ def test_bad_constructor_arguments_raise_value_error(kwargs, message):
     [
         ((2, 3), "rank 3"),
         ((2, 3, 3, 1), "rank 3"),
-        ((2, 5, 4), "c_in=3, but the inputs have 4 channels"),
+        ((2, 5, 4), r"c_in=3: the inputs must have 3 channels; received shape \(2, 5, 4\)"),
         ((2, 0, 3), "at least one time step"),
     ],
 )
@@ -216,7 +216,7 @@ def test_bad_input_shapes_raise_at_build(shape, message):
 def test_channel_mismatch_after_build_raises_at_call():
     layer = TokenEmbedding(3, 4)
     layer(np.zeros((1, 5, 3), "float32"))
-    with pytest.raises(ValueError, match="c_in=3, but the inputs have 2 channels"):
+    with pytest.raises(ValueError, match=r"must have 3 channels; received shape \(1, 5, 2\)"):
         layer(np.zeros((1, 5, 2), "float32"))
 
 

@@ -37,8 +37,7 @@ def positive_count(name, value):
         if int(value) < 1:
             raise ValueError(f"`{name}` must be {expected}; received {name}={int(value)}.")
         return int(value)
-    check = tf.debugging.assert_positive(value, message=f"`{name}` must be {expected}")
-    return after_checks([check], tf.cast(value, tf.int32))
+    return ensure(tf.cast(value, tf.int32), value > 0, f"`{name}` must be {expected}")
 
 
 def probability(name, value):
@@ -121,12 +120,79 @@ def is_floating(dtype):
         return False
 
 
-def ids_on_host(layer_name, values, fields):
+def dense(layer_name, argument, value):
+    """`value` as a dense tensor. A RaggedTensor or SparseTensor raises TypeError saying how to
+    densify it (the layers' math is defined on dense windows of one length)."""
+    if isinstance(value, tf.RaggedTensor):
+        raise TypeError(
+            f"{layer_name} expects a dense tensor for {argument}; received a tf.RaggedTensor. "
+            f"Pad it to one length first, e.g. with `.to_tensor()`."
+        )
+    if isinstance(value, tf.SparseTensor):
+        raise TypeError(
+            f"{layer_name} expects a dense tensor for {argument}; received a tf.SparseTensor. "
+            f"Densify it first with `tf.sparse.to_dense(...)`."
+        )
+    return tf.convert_to_tensor(value)
+
+
+def ensure(tensor, condition, message, error=ValueError, data=()):
+    """`tensor`, once `condition` holds: the one way the layers check what they are given.
+
+    A condition known while tracing (a Python or NumPy bool) raises `error(message)` at once
+    when False. A boolean tensor, known only when the graph runs, is checked then: `tensor`
+    comes back made to wait for an assert raising InvalidArgumentError(message), so that this
+    message is the error raised, not that of a gather or reshape consuming the same input (in a
+    graph nothing else orders the assert first). Eagerly that assert runs at once. Inside an
+    XLA-compiled function asserts are dropped: each layer's docstring says what happens there.
+    `data` (tensors) is printed after the message at run time.
+    """
+    if not tf.is_tensor(condition):
+        if not condition:
+            raise error(message)
+        return tensor
+    assertion = tf.debugging.Assert(tf.reduce_all(condition), [message, *data])
+    if assertion is None:  # eager: already checked
+        return tensor
+    with tf.control_dependencies([assertion]):
+        return tf.identity(tensor)
+
+
+def size(value, axis):
+    """The size of axis `axis` of a tensor or shape: an int when known while tracing; else the
+    run-time size of a tensor (a scalar int32 tensor), or None for a shape."""
+    shape = tf.TensorShape(value.shape if tf.is_tensor(value) else value)
+    if shape[axis] is not None or not tf.is_tensor(value):
+        return shape[axis]
+    return tf.shape(value)[axis]
+
+
+def ensure_size(value, axis, predicate, message, error=ValueError):
+    """`value` once `predicate(size)` holds for the size of its axis `axis`, via `ensure`.
+
+    `value` is a tensor, or (in `build`) a shape. A known size is checked now, the error naming
+    the shape; an unknown one when the graph runs, or, for a shape, at call. `predicate` takes
+    an int or a scalar int32 tensor (`lambda n: n >= 1`).
+    """
+    shape = tf.TensorShape(value.shape if tf.is_tensor(value) else value)
+    size = shape[axis]
+    if size is not None:
+        return ensure(value, bool(predicate(size)), f"{message}; received shape {shape}.", error)
+    if not tf.is_tensor(value):
+        return value
+    size = tf.shape(value)[axis]
+    return ensure(
+        value, predicate(size), message, error, data=[f"received axis {axis} of size", size]
+    )
+
+
+def host_ids(layer_name, values, fields):
     """Raises InvalidArgumentError unless the NumPy ids `values` index their tables.
 
     `fields` holds `(name, column, size)`: the ids `values[..., column]` (all of `values` when
     `column` is None) must lie in [0, size). Floating ids, in any floating dtype, must hold whole
-    numbers (NaN does not). The eager twin of the in-graph asserts of the calendar layers.
+    numbers (NaN does not). The eager twin of `graph_ids`: one pass on the host costs less
+    than the asserts.
     """
     if is_floating(values.dtype):
         values = values.astype(np.float64)  # exact for every float; bfloat16 arrays lack round
@@ -150,21 +216,27 @@ def ids_on_host(layer_name, values, fields):
             )
 
 
+def graph_ids(layer_name, ids, fields):
+    """`ids`, checked when the graph runs as `host_ids` checks them eagerly.
+
+    A bound is compared in the ids' own dtype only where that dtype holds it: a uint8 id is
+    always below 300, and 300 cast to uint8 would be 44.
+    """
+    if ids.dtype.is_floating:
+        ids = ensure(
+            ids, tf.equal(ids, tf.round(ids)), f"{layer_name}: floating ids must hold whole numbers"
+        )
+    largest = ids.dtype.max
+    for name, column, size in fields:
+        values = ids if column is None else ids[..., column]
+        inside = values >= tf.zeros((), ids.dtype)
+        if size - 1 < largest:
+            inside &= values < tf.constant(size, ids.dtype)
+        ids = ensure(ids, inside, f"{layer_name}: {name} must lie in [0, {size - 1}]")
+    return ids
+
+
 def build_sublayer(layer, input_shape):
     """Builds `layer` in its own name scope: tf_keras names weights by scope, Keras 3 by tree."""
     with tf.name_scope(layer.name):
         layer.build(input_shape)
-
-
-def after_checks(checks, tensor):
-    """`tensor`, made to wait for the run-time `checks` (tf.debugging asserts; None when eager).
-
-    The one way the layers attach run-time checks: in a graph nothing orders an assert before
-    the ops that consume the same input, so a failing gather or slice could report its own
-    error first; this makes the assert's clear message the one that is raised.
-    """
-    checks = [check for check in checks if check is not None]
-    if not checks:
-        return tensor
-    with tf.control_dependencies(checks):
-        return tf.identity(tensor)

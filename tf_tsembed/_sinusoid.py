@@ -66,12 +66,12 @@ def sinusoid_rows(length, d_model, dtype, max_rows, batch_axis=False):
     (an eager expand_dims costs as much as the rest of PositionalEmbedding's call).
 
     A static `length` (a Python int) bakes just those rows into the graph as a constant. A
-    tensor `length` slices a baked table of `max_rows` rows while it has at most
+    tensor `length` gathers from a baked table of `max_rows` rows while it has at most
     `EXACT_TABLE_MAX_ELEMENTS` elements; past that, it builds the rows at run time from two
     tables of about `sqrt(max_rows)` rows, by `sin(a + b) = sin a cos b + cos a sin b`, in ops
     every backend has (TFLite has no float64), to within 3e-7 of the float64 values instead of
     exactly rounded: no table of `max_rows` rows is built or exported. There, a position >=
-    `max_rows` makes the coarse gather fail (on CPU and TFLite; XLA always has a static length).
+    `max_rows` makes the gather fail (on CPU and TFLite; XLA always has a static length).
     Constants are built here, not captured: a captured eager tensor becomes a placeholder that
     bloats every exported SavedModel.
     """
@@ -82,7 +82,8 @@ def sinusoid_rows(length, d_model, dtype, max_rows, batch_axis=False):
         rows = _host_rows(length, d_model, host_dtype)
         return tf.cast(tf.constant(rows[None] if batch_axis else rows), dtype)
     if max_rows * d_model <= EXACT_TABLE_MAX_ELEMENTS:
-        rows = tf.constant(_rows_array(max_rows, d_model, host_dtype))[:length]
+        # A gather, not a slice: a slice past the end clamps, where a gather fails (TFLite).
+        rows = tf.gather(tf.constant(_rows_array(max_rows, d_model, host_dtype)), tf.range(length))
     else:
         rows = _split_sinusoid(length, d_model, host_dtype, max_rows)
     rows = tf.cast(rows, dtype)

@@ -18,9 +18,10 @@ CONVENTIONS = ("tslib", "informer")
 def summed_terms(terms, output_dtype):
     """`sum(function(*args) for function, args in terms)`, cast to `output_dtype` once.
 
-    One function for the whole sum, so that under XLA the adds fuse into one pass instead of
-    each term being written out at full size. The terms come from the sublayers' `term`
-    methods (a `(1, L, D)` position term broadcasts over the batch).
+    One function for the whole sum, so that under XLA the gathers and adds run in one pass
+    after the token matrix product instead of each term being written out at full size (the
+    gain is measured in docs/benchmarks.md). The terms come from the sublayers' `term` methods
+    (a `(1, L, D)` position term broadcasts over the batch).
     """
     (function, args), *rest = terms
     outputs = function(*args)
@@ -33,33 +34,21 @@ def summed_terms(terms, output_dtype):
 compiled_summed_terms = _compile.jit(summed_terms)
 
 
-def _precomputed(term):
-    return term
-
-
-def _check_paired_shapes(layer_name, x_shape, x_mark_shape):
-    """`x_mark` must match `x` in batch and length: otherwise it would broadcast or fail late."""
+def _paired(layer_name, x, x_mark):
+    """`x_mark` (or its shape in `build`) once it has rank 3 and the batch size and length of
+    `x`: otherwise it would broadcast or fail late."""
+    _checks.rank(layer_name, "`x_mark`", getattr(x_mark, "shape", x_mark), "batch, time, columns")
     for axis, what in ((0, "batch size"), (1, "length")):
-        size, mark_size = x_shape[axis], x_mark_shape[axis]
-        if size is not None and mark_size is not None and size != mark_size:
-            raise ValueError(
-                f"{layer_name}: `x_mark` must have the {what} of `x` ({size}); received x_mark "
-                f"shape {x_mark_shape} for x shape {x_shape}."
+        size, mark_size = _checks.size(x, axis), _checks.size(x_mark, axis)
+        if size is not None and mark_size is not None:  # None: a shape in build, checked at call
+            x_mark = _checks.ensure(
+                x_mark,
+                size == mark_size,
+                f"{layer_name}: `x_mark` must have the {what} of `x`; received x_mark shape "
+                f"{tuple(getattr(x_mark, 'shape', x_mark))} for x shape "
+                f"{tuple(getattr(x, 'shape', x))}",
             )
-
-
-def _paired_marks(layer_name, x, x_mark):
-    """`x_mark` of rank 3, checked to match `x` in batch and length (at run time if need be)."""
-    _checks.rank(layer_name, "`x_mark`", x_mark.shape, "batch, time, columns")
-    _check_paired_shapes(layer_name, x.shape, x_mark.shape)
-    if None not in x.shape[:2] and None not in x_mark.shape[:2]:
-        return x_mark
-    check = tf.debugging.assert_equal(
-        tf.shape(x)[:2],
-        tf.shape(x_mark)[:2],
-        message=f"{layer_name}: `x_mark` must have the batch size and length of `x`",
-    )
-    return _checks.after_checks([check], x_mark)
+    return x_mark
 
 
 class _SummedEmbedding(keras.layers.Layer):
@@ -117,7 +106,7 @@ class _SummedEmbedding(keras.layers.Layer):
         else:
             x_mark_shape = tf.TensorShape(x_mark_shape)
             self.temporal_embedding.compute_output_shape(x_mark_shape)
-            _check_paired_shapes(type(self).__name__, x_shape, x_mark_shape)
+            _paired(type(self).__name__, x_shape, x_mark_shape)
         if self.position_embedding is not None:
             _checks.build_sublayer(self.position_embedding, x_shape)
         _checks.build_sublayer(self.value_embedding, x_shape)
@@ -127,15 +116,15 @@ class _SummedEmbedding(keras.layers.Layer):
 
     def call(self, x, x_mark=None, training=None):
         name = type(self).__name__
-        x = _checks.floating(name, "`x`", tf.convert_to_tensor(x))
+        x = _checks.floating(name, "`x`", _checks.dense(name, "`x`", x))
         # Every term in the dtype of the arithmetic (float32 for 16-bit policies on CPU), so the
         # sum is rounded to the compute dtype once.
         dtype = _precision.math_dtype(self.compute_dtype, x)
         terms = [self.value_embedding.term(x, dtype)]
         if self.position_embedding is not None:
-            terms.append((_precomputed, (self.position_embedding.position_rows(x, dtype),)))
+            terms.append((tf.identity, (self.position_embedding.position_rows(x, dtype),)))
         if x_mark is not None:
-            x_mark = _paired_marks(name, x, tf.convert_to_tensor(x_mark))
+            x_mark = _paired(name, x, _checks.dense(name, "`x_mark`", x_mark))
             terms.append(self.temporal_embedding.term(x_mark, dtype))
         summed = compiled_summed_terms if self.jit_compile else summed_terms
         outputs = summed(tuple(terms), tf.as_dtype(self.compute_dtype))
@@ -362,41 +351,32 @@ class DataEmbeddingInverted(keras.layers.Layer):
             self.dropout, dtype=self.dtype_policy, name="dropout"
         )
 
-    def _check_x_shape(self, shape):
-        _checks.rank(type(self).__name__, "`x`", shape, "batch, time, columns")
-        if shape[1] is not None and shape[1] != self.c_in:
-            raise ValueError(
-                f"{type(self).__name__} was built with c_in={self.c_in} (the series length), but "
-                f"`x` has length {shape[1]} (shape {shape})."
-            )
+    def _checked(self, x):
+        """`x` (or its shape in `build`) once it has rank 3 and length c_in."""
+        name = type(self).__name__
+        _checks.rank(name, "`x`", getattr(x, "shape", x), "batch, time, columns")
+        return _checks.ensure_size(
+            x, 1, lambda n: n == self.c_in, f"{name} was built with c_in={self.c_in} (the series "
+            f"length): `x` must have length {self.c_in}",
+        )  # fmt: skip
 
     def build(self, x_shape, x_mark_shape=None):
         x_shape = tf.TensorShape(x_shape)
-        self._check_x_shape(x_shape)
+        self._checked(x_shape)
         if x_mark_shape is not None:
-            x_mark_shape = tf.TensorShape(x_mark_shape)
-            _checks.rank(type(self).__name__, "`x_mark`", x_mark_shape, "batch, time, columns")
-            _check_paired_shapes(type(self).__name__, x_shape, x_mark_shape)
+            _paired(type(self).__name__, x_shape, tf.TensorShape(x_mark_shape))
         _checks.build_sublayer(self.value_embedding, (x_shape[0], None, self.c_in))
         _checks.build_sublayer(self.dropout_layer, (x_shape[0], None, self.d_model))
         self.built = True
 
     def call(self, x, x_mark=None, training=None):
         name = type(self).__name__
-        x = _checks.floating(name, "`x`", tf.convert_to_tensor(x))
-        self._check_x_shape(x.shape)
-        if x.shape[1] is None:
-            check = tf.debugging.assert_equal(
-                tf.shape(x)[1],
-                self.c_in,
-                message=f"{name}: the length of `x` must equal c_in={self.c_in}",
-            )
-            x = _checks.after_checks([check], x)
+        x = self._checked(_checks.floating(name, "`x`", _checks.dense(name, "`x`", x)))
         dtype = self.compute_dtype
         tokens = tf.transpose(tf.cast(x, dtype), (0, 2, 1))
         if x_mark is not None:
-            x_mark = _checks.numeric(name, "numeric `x_mark`", tf.convert_to_tensor(x_mark))
-            x_mark = _paired_marks(name, x, x_mark)
+            x_mark = _checks.dense(name, "`x_mark`", x_mark)
+            x_mark = _paired(name, x, _checks.numeric(name, "numeric `x_mark`", x_mark))
             tokens = tf.concat([tokens, tf.transpose(tf.cast(x_mark, dtype), (0, 2, 1))], axis=1)
         return self.dropout_layer(self.value_embedding(tokens), training=training)
 

@@ -48,13 +48,11 @@ def repeat_for_channels(x_mark, n_vars):
     [1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
     """
     n_vars = _checks.positive_count("n_vars", n_vars)
-    x_mark = tf.convert_to_tensor(x_mark)
+    x_mark = _checks.dense("repeat_for_channels", "`x_mark`", x_mark)
+    rank = x_mark.shape.rank if x_mark.shape.rank is not None else tf.rank(x_mark)
     message = "repeat_for_channels expects `x_mark` of rank >= 1 with the batch on axis 0"
-    if x_mark.shape.rank == 0:
-        raise ValueError(f"{message}; received shape {x_mark.shape}.")
-    if x_mark.shape.rank is None:  # a scalar would fail to slice, with a raw error
-        check = tf.debugging.assert_greater_equal(tf.rank(x_mark), 1, message=message)
-        x_mark = _checks.after_checks([check], x_mark)
+    # An unknown rank is checked at run time: a scalar would fail to slice, with a raw error.
+    x_mark = _checks.ensure(x_mark, rank >= 1, f"{message}; received shape {x_mark.shape}")
     # Broadcast-and-reshape, not tf.repeat: XLA keeps it static when n_vars comes from tf.shape.
     shape = tf.shape(x_mark)
     repeated = tf.broadcast_to(x_mark[:, None], tf.concat([shape[:1], [n_vars], shape[1:]], 0))
@@ -191,93 +189,70 @@ class PatchEmbedding(keras.layers.Layer):
     def _check_input_shape(self, input_shape):
         return _checks.rank(type(self).__name__, "inputs", input_shape, "batch, n_vars, time")
 
-    def _static_num_patches(self, length):
-        """P for a static L, or ValueError naming the numbers that make it impossible or too big."""
+    def _checked_count(self, length, rows=None):
+        """P for the series length L (an int, or a scalar tensor checked at run time), once L
+        has a time step, is at least patch_len with the padding, and gives as many patches as
+        the positions allow: at most max_len, or exactly the `rows` of a learned table (by
+        default, the table's)."""
         name = type(self).__name__
-        if length == 0:
-            raise ValueError(f"{name} needs at least one time step; received L=0.")
-        if length + self.padding < self.patch_len:
-            raise ValueError(
-                f"{name}: patch_len={self.patch_len} is longer than the padded series "
-                f"L + padding = {length} + {self.padding} = {length + self.padding}."
-            )
         count = num_patches(length, self.patch_len, self.stride, self.padding)
+        given = f"L={length}" if isinstance(length, int) else "L"
         if self.position == "learned":
-            built_for = (
-                None if self.position_embedding is None else self.position_embedding.shape[0]
-            )
-            if built_for is not None and count != built_for:
-                raise ValueError(
-                    f"{name} with position='learned' was built for {built_for} patches, "
-                    f"but L={length} "
-                    f"gives {count} (patch_len={self.patch_len}, stride={self.stride}, "
-                    f"padding={self.padding}). Feed series of the length it was built with."
-                )
-        elif count > self.max_len:
-            raise ValueError(
-                f"{name}: L={length} gives {count} patches, more than max_len={self.max_len}. "
-                f"Construct the layer with max_len >= {count}."
-            )
-        return count
-
-    def _dynamic_num_patches(self, length):
-        """P as a tensor, checked at run time as `_static_num_patches` checks it while tracing."""
-        name = type(self).__name__
-        count = num_patches(length, self.patch_len, self.stride, self.padding)
+            rows = self.position_embedding.shape[0] if rows is None else rows
+            fits = count == rows
+            limit = f"{name} with position='learned' was built for {rows} patches, but {given}"
+            limit += f" gives {count}" if isinstance(count, int) else " gives another count"
+        else:
+            fits = count <= self.max_len
+            limit = f"{name}: {given} gives more than max_len={self.max_len} patches"
         conditions = [
-            (length >= 1, f"{name} needs at least one time step"),
+            (length >= 1, f"{name} needs at least one time step; received {given}"),
             (
                 length + self.padding >= self.patch_len,
-                f"{name}: L + padding (padding={self.padding}) must be >= "
+                f"{name}: patch_len={self.patch_len} is longer than the padded series "
+                f"L + padding = {length} + {self.padding} = {length + self.padding}"
+                if isinstance(length, int)
+                else f"{name}: L + padding (padding={self.padding}) must be >= "
                 f"patch_len={self.patch_len}",
             ),
+            (fits, limit),
         ]
-        if self.position == "learned":
-            rows = self.position_embedding.shape[0]
-            conditions.append(
-                (tf.equal(count, rows), f"{name}: position='learned' was built for {rows} patches")
-            )
-        else:
-            conditions.append(
-                (count <= self.max_len, f"{name}: more than max_len={self.max_len} patches")
-            )
-        checks = [tf.debugging.Assert(ok, [message, "L =", length]) for ok, message in conditions]
-        # XLA drops the asserts; a negative count still makes tf.range fail to compile there, where
-        # an invalid count would silently give no patches or broadcast the position table.
-        valid = tf.reduce_all(tf.stack([ok for ok, _ in conditions]))
-        return _checks.after_checks(checks, tf.where(valid, count, -1))
+        for condition, message in conditions:
+            count = _checks.ensure(count, condition, message)
+        if isinstance(count, int):
+            return count
+        # XLA drops the asserts; a negative count still makes tf.range fail to compile there,
+        # where an invalid count would silently give no patches or broadcast the position table.
+        valid = tf.reduce_all(tf.stack([condition for condition, _ in conditions]))
+        return tf.where(valid, count, -1)
 
     def build(self, input_shape):
-        input_shape = self._check_input_shape(input_shape)
-        length = input_shape[2]
+        length = self._check_input_shape(input_shape)[2]
         if self.position == "learned":
             if length is None:
                 raise ValueError(
                     f"{type(self).__name__} with position='learned' needs the series length "
-                    f"when it "
-                    f"is built (its table has one row per patch); received shape {input_shape}."
+                    f"when it is built (its table has one row per patch); received shape "
+                    f"{tf.TensorShape(input_shape)}."
                 )
+            rows = num_patches(length, self.patch_len, self.stride, self.padding)
             self.position_embedding = self.add_weight(
                 name="position_embedding",
-                shape=(self._static_num_patches(length), self.d_model),
+                shape=(self._checked_count(length, rows), self.d_model),
                 initializer=self.position_initializer,
-                trainable=True,
             )
         elif length is not None:
-            self._static_num_patches(length)
+            self._checked_count(length)
         _checks.build_sublayer(self.value_embedding, (None, None, self.patch_len))
         _checks.build_sublayer(self.dropout_layer, (None, None, self.d_model))
         self.built = True
 
     def call(self, inputs, training=None):
-        inputs = _checks.floating(type(self).__name__, "inputs", tf.convert_to_tensor(inputs))
+        name = type(self).__name__
+        inputs = _checks.floating(name, "inputs", _checks.dense(name, "inputs", inputs))
         shape = self._check_input_shape(inputs.shape)
-        length = shape[2]
-        if length is None:
-            length = tf.shape(inputs)[2]
-            count = self._dynamic_num_patches(length)
-        else:
-            count = self._static_num_patches(length)
+        length = shape[2] if shape[2] is not None else tf.shape(inputs)[2]
+        count = self._checked_count(length)
         dtype = self.compute_dtype
         # One gather both pads and cuts; tf.signal.frame is as exact but needs the padded copy
         # first and measured slower under XLA on CPU.
@@ -295,7 +270,7 @@ class PatchEmbedding(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         batch, n_vars, length = self._check_input_shape(input_shape).as_list()
         rows = None if batch is None or n_vars is None else batch * n_vars
-        count = None if length is None else self._static_num_patches(length)
+        count = None if length is None else self._checked_count(length)
         return (rows, count, self.d_model), ()
 
     def compute_output_spec(self, inputs, training=None):

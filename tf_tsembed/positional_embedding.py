@@ -52,18 +52,19 @@ class PositionalEmbedding(keras.layers.Layer):
         self.max_len = _checks.positive_int("max_len", max_len)
         self.d_model = _checks.positive_int("d_model", d_model)
 
-    def _checked_length(self, shape):
-        shape = _checks.rank_at_least(type(self).__name__, "inputs", shape, "batch, time")
-        length = None if shape.rank is None else shape[1]
-        if length is not None and length > self.max_len:
-            raise ValueError(
-                f"{type(self).__name__}: sequence length L={length} exceeds "
-                f"max_len={self.max_len}. Construct the layer with max_len >= {length}."
-            )
-        return length
+    def _checked(self, value):
+        """`value` (inputs, or their shape in `build`) once its length is at most max_len."""
+        name = type(self).__name__
+        shape = _checks.rank_at_least(name, "inputs", getattr(value, "shape", value), "batch, time")
+        if shape.rank is None:
+            return value
+        return _checks.ensure_size(
+            value, 1, lambda n: n <= self.max_len, f"{name}: the sequence length L exceeds "
+            f"max_len={self.max_len} (construct the layer with a larger max_len)",
+        )  # fmt: skip
 
     def build(self, input_shape):
-        self._checked_length(input_shape)
+        self._checked(input_shape)
         self.built = True
 
     def call(self, inputs):
@@ -75,16 +76,10 @@ class PositionalEmbedding(keras.layers.Layer):
         What `call` returns, in any dtype: DataEmbedding adds them in the dtype of its sum.
         L is checked against max_len, at run time when it is unknown while tracing.
         """
-        length = self._checked_length(inputs.shape)
+        inputs = self._checked(_checks.dense(type(self).__name__, "inputs", inputs))
+        length = inputs.shape[1]
         if length is None:
-            length = tf.shape(inputs)[1]
-            check = tf.debugging.assert_less_equal(
-                length,
-                self.max_len,
-                message=f"{type(self).__name__}: sequence length L exceeds max_len={self.max_len}",
-                summarize=1,
-            )
-            length = _checks.after_checks([check], length)
+            length = tf.shape(inputs)[1]  # of the checked inputs: after the max_len assert
         dtype = dtype or self.compute_dtype
         return sinusoid_rows(length, self.d_model, dtype, self.max_len, batch_axis=True)
 

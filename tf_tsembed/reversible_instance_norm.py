@@ -7,12 +7,18 @@ from tf_tsembed import _checks
 keras = tf.keras
 
 
-def _current_graph():
-    """The graph ops are being added to, or None when executing eagerly."""
-    return None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+def instance_stats(x, eps, subtract_last):
+    """`(center, stdev)` of `x (B, T, C)` over time, each `(B, 1, C)`, held as the reference holds
+    them for gradients: the mean and the stdev constant, the last value (`subtract_last`) not."""
+    stdev = tf.sqrt(tf.math.reduce_variance(x, axis=1, keepdims=True) + eps)
+    if subtract_last:
+        center = x[:, -1:, :]
+    else:
+        center = tf.stop_gradient(tf.reduce_mean(x, axis=1, keepdims=True))
+    return center, tf.stop_gradient(stdev)
 
 
-class _LastNormStats:
+class _SeedFormMemory:
     """The statistics of the latest seed-form `mode="norm"` call and the graph they live in.
 
     A plain object, not a layer attribute holding tensors: Keras and tf.Module leave it alone, so
@@ -20,12 +26,14 @@ class _LastNormStats:
     """
 
     def __init__(self):
-        self.graph = None
-        self.stats = None
+        self.graph, self.stats = None, None
+
+    @staticmethod
+    def _graph():
+        return None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
 
     def remember(self, stats):
-        self.graph = _current_graph()
-        self.stats = stats
+        self.graph, self.stats = self._graph(), stats
 
     def recall(self, layer_name):
         if self.stats is None:
@@ -34,7 +42,7 @@ class _LastNormStats:
                 f"mode='norm' call, so there are no statistics to undo. Call the layer with "
                 f"mode='norm' first, or use `normalize(x)` and `denormalize(y, stats)`."
             )
-        if self.graph is not _current_graph():
+        if self.graph is not self._graph():
             raise ValueError(
                 f"ReversibleInstanceNorm '{layer_name}': mode='denorm' runs in a different "
                 f"graph (or eager context) than the last mode='norm' call, e.g. in another "
@@ -53,34 +61,28 @@ class ReversibleInstanceNorm(keras.layers.Layer):
     `stdev = sqrt(var + eps)` (population variance about the mean), then applies an optional
     per-feature affine map: `y = (x - center) / stdev * affine_weight + affine_bias`.
     `denormalize` undoes it on the model's output with the same statistics:
-    `x = (y - affine_bias) / (affine_weight + eps^2) * stdev + center`, as in the reference
-    code (Time-Series-Library `layers/StandardNorm.py`). The statistics are constants for
-    gradients (the reference detaches them).
+    `x = (y - affine_bias) / (affine_weight + eps^2) * stdev + center`, as the reference code
+    (Time-Series-Library `layers/StandardNorm.py`). Gradients are the reference's: it detaches
+    the mean and the stdev, not the last value, so with `subtract_last=True` gradients flow
+    through the last value of each series.
 
-    The statistics are passed explicitly, as the tuple `stats = (center, stdev)` of two
-    `(B, 1, num_features)` tensors; nothing is stored in the layer between calls. This is the
-    recommended form and works everywhere: eagerly, in tf.function and XLA, in Functional and
-    subclassed models, in SavedModels.
+    The statistics are passed explicitly, as `stats = (center, stdev)`, two `(B, 1, C)` tensors;
+    nothing is kept in the layer between calls. This form works everywhere: eagerly, in
+    tf.function and XLA, in Functional and subclassed models, in SavedModels, across threads.
 
-    The reference's call form `y = layer(x, mode="norm")` ... `layer(y_hat, mode="denorm")` is
-    also accepted where it can be correct: the denorm call uses the statistics of the latest
-    norm call of this layer made in the same graph, i.e. in the same tf.function trace or both
-    eagerly (for eager calls, the latest call in time). A denorm call without a preceding norm
-    call, or one in another graph (another trace, or eager vs. traced), raises ValueError rather
-    than using missing or stale tensors, and so does a denorm call on another batch size than the
-    norm call's (InvalidArgumentError at run time when a batch size is unknown while tracing). It
-    cannot link the two calls in a Functional model, whose symbolic calls raise ValueError: use
-    `normalize`/`denormalize` there.
+    The reference's call form, `y = layer(x, mode="norm")` then `layer(y_hat, mode="denorm")`,
+    is also accepted where it can be correct: the denorm call undoes the latest norm call of
+    this layer in the same graph (the same tf.function trace, or both eager). Otherwise it
+    raises ValueError: no norm call before, one in another graph, another batch size
+    (InvalidArgumentError at run time when a batch size is unknown while tracing), or a
+    Functional model, whose symbolic calls cannot be linked. It keeps the latest statistics in
+    the layer, so it is not thread-safe.
 
-    Thread safety: the seed form keeps the latest statistics in the layer, so it is not
-    thread-safe: two threads calling one layer eagerly can denormalise with each other's
-    statistics. `y, stats = layer.normalize(x)` and `layer.denormalize(y_hat, stats)` keep
-    nothing in the layer and are thread-safe.
-
-    Mixed precision: the statistics and both transforms are computed in the layer's variable
-    dtype (float32 under `mixed_bfloat16`/`mixed_float16`) from inputs that Keras does not cast
-    down. Normalised outputs, of order 1, come in the compute dtype; statistics and denormalised
-    outputs, at the data's scale, in the variable dtype.
+    Mixed precision: the statistics and both transforms are computed in the variable dtype
+    (float32 under a mixed policy) from inputs Keras does not cast down: with an 8-bit
+    mantissa, a series at 1000 +- 1 would be rounded in steps of 4 before its mean is removed.
+    Normalised outputs come in the compute dtype; statistics and denormalised outputs, at the
+    data's scale, in the variable dtype.
 
     Args:
         num_features: int, number of features (channels) C.
@@ -92,26 +94,23 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: `(B, T, num_features)` floating tensor: the series to normalise (T = L >= 1), or
-            the normalised-space output to denormalise (any horizon T).
+        inputs: `(B, T, num_features)` floating tensor: the series to normalise (T >= 1), or the
+            normalised-space output to denormalise (any horizon T).
         mode: `"norm"` (default) or `"denorm"`.
         stats: for `mode="denorm"`, the `(center, stdev)` of the matching norm call (tensors,
-            arrays or nested lists of floats); None (the seed form) uses the latest norm call in
-            the same graph.
-        return_stats: for `mode="norm"`, return `(y, stats)` instead of `y` and leave nothing
-            for the seed form.
+            arrays or nested lists of floats); None (the seed form) uses the latest norm call.
+        return_stats: for `mode="norm"`, return `(y, stats)` and keep nothing for the seed form.
 
     Returns:
         `mode="norm"`: `y` `(B, L, num_features)` in the compute dtype, or `(y, stats)` with
         `return_stats=True`. `mode="denorm"`: `(B, T, num_features)` in the variable dtype.
 
-    Errors: bad constructor arguments raise ValueError at construction (TypeError for an `affine`,
-    `subtract_last` or `return_stats` that is not a bool); a wrong rank or feature count, an
-    empty series, an unknown mode or malformed `stats` raise ValueError at build or call (a
-    feature count unknown while tracing: InvalidArgumentError at run time). A batch size of
-    `stats` that differs from the inputs' raises InvalidArgumentError at run time when either is
-    unknown while tracing, except inside an XLA-compiled function, where run-time asserts are
-    dropped (and a stats batch of 1 would broadcast).
+    Errors: bad constructor arguments raise ValueError (TypeError for an `affine`,
+    `subtract_last` or `return_stats` that is not a bool). A wrong rank or feature count, an
+    empty series, an unknown mode or malformed `stats` raise ValueError at build or call, or
+    InvalidArgumentError at run time for sizes unknown while tracing, except inside an
+    XLA-compiled function, where run-time asserts are dropped (and a stats batch of 1 would
+    broadcast).
 
     Example: normalise the input and denormalise the forecast inside one Functional model.
 
@@ -136,138 +135,125 @@ class ReversibleInstanceNorm(keras.layers.Layer):
         self.eps = _checks.positive_float("eps", eps)
         self.affine = _checks.boolean("affine", affine)
         self.subtract_last = _checks.boolean("subtract_last", subtract_last)
-        # Keras would otherwise cast the inputs and the stats to bfloat16 before `call`: with an
-        # 8-bit mantissa, a series at 1000 +- 1 is rounded in steps of 4 before its mean is removed.
-        self._last_norm_stats = _LastNormStats()
-        self.affine_weight = None
-        self.affine_bias = None
+        self._seed_form = _SeedFormMemory()
+        self.affine_weight = self.affine_bias = None
 
-    def _check_shape(self, name, shape):
-        shape = _checks.rank(type(self).__name__, f"`{name}`", shape, "batch, time, num_features")
-        if shape[2] is not None and shape[2] != self.num_features:
-            raise ValueError(
-                f"{type(self).__name__} was built with num_features={self.num_features}, but "
-                f"`{name}` has {shape[2]} features (shape {shape})."
+    def build(self, input_shape):
+        self._checked("inputs", input_shape)
+        if self.affine:
+            self.affine_weight = self.add_weight(
+                name="affine_weight", shape=(self.num_features,), initializer="ones"
             )
-        return shape
+            self.affine_bias = self.add_weight(
+                name="affine_bias", shape=(self.num_features,), initializer="zeros"
+            )
+        self.built = True
 
-    def _check_stats(self, stats, input_shape):
-        if not (isinstance(stats, (tuple, list)) and len(stats) == 2):
+    def normalize(self, inputs):
+        """Returns `(y, stats)`: the normalised inputs and their `(center, stdev)`."""
+        return self(inputs, mode="norm", return_stats=True)
+
+    def denormalize(self, inputs, stats):
+        """Undoes `normalize` on `inputs` (any horizon) with the `stats` it returned."""
+        return self(inputs, mode="denorm", stats=stats)
+
+    def call(self, inputs, mode="norm", stats=None, return_stats=False):
+        name = type(self).__name__
+        inputs = _checks.floating(name, "inputs", _checks.dense(name, "inputs", inputs))
+        if mode == "denorm" and stats is not None:
+            stats = self._stats_as_tensors(stats)
+        self._check_call(inputs.shape, mode, stats, return_stats)
+        x = self._checked("inputs", tf.cast(inputs, self.variable_dtype))
+        if self.affine:  # read as variable-dtype tensors, whatever Keras' autocast scope
+            weight, bias = (tf.cast(w, x.dtype) for w in (self.affine_weight, self.affine_bias))
+        if mode == "norm":
+            x = _checks.ensure_size(x, 1, lambda n: n >= 1, f"{name} needs at least one time step")
+            center, stdev = instance_stats(x, self.eps, self.subtract_last)
+            y = (x - center) / stdev
+            if self.affine:
+                y = y * weight + bias
+            y = tf.cast(y, self.compute_dtype)
+            if return_stats:
+                return y, (center, stdev)
+            self._seed_form.remember((center, stdev))
+            return y
+        if stats is None:
+            stats = self._seed_form.recall(self.name)
+            self._check_seed_batch(stats, inputs.shape)
+        center, stdev = stats
+        x = _checks.ensure(
+            x,
+            _checks.size(center, 0) == _checks.size(x, 0),
+            f"{name}: the statistics (`stats`, or those of the last mode='norm' call) and the "
+            f"inputs differ in batch size",
+        )
+        if self.affine:
+            x = (x - bias) / (weight + self.eps * self.eps)
+        return x * tf.cast(stdev, x.dtype) + tf.cast(center, x.dtype)
+
+    def _checked(self, argument, value):
+        """`value` (a tensor, or a shape in `build`) once it has rank 3 and num_features."""
+        name = type(self).__name__
+        shape = getattr(value, "shape", value)
+        _checks.rank(name, f"`{argument}`", shape, "batch, time, num_features")
+        return _checks.ensure_size(
+            value, 2, lambda n: n == self.num_features, f"{name} was built with num_features="
+            f"{self.num_features}, but `{argument}` has a different number of features",
+        )  # fmt: skip
+
+    def _check_call(self, input_shape, mode, stats, return_stats):
+        name = type(self).__name__
+        _checks.one_of("mode", mode, ("norm", "denorm"))
+        _checks.boolean("return_stats", return_stats)
+        self._checked("inputs", input_shape)
+        if mode == "norm" and stats is not None:
             raise ValueError(
-                f"{type(self).__name__}: `stats` must be the tuple (center, stdev) returned by "
-                f"normalize(); received {stats!r}."
+                f"{name}: `stats` is only for mode='denorm'; mode='norm' computes them. "
+                f"Received stats={stats!r}."
             )
-        for name, tensor in zip(("center", "stdev"), stats):
-            shape = self._check_shape(f"stats[{name}]", tensor.shape)
-            batch_mismatch = None not in (shape[0], input_shape[0]) and shape[0] != input_shape[0]
-            if shape[1] != 1 or batch_mismatch:
+        if mode == "denorm" and return_stats:
+            raise ValueError(
+                f"{name}: return_stats=True is only for mode='norm'; received mode={mode!r}."
+            )
+        if mode == "denorm" and stats is not None:
+            if not (isinstance(stats, (tuple, list)) and len(stats) == 2):
                 raise ValueError(
-                    f"{type(self).__name__}: `stats` {name} must have shape "
-                    f"({input_shape[0]}, 1, {self.num_features}) to match inputs of shape "
-                    f"{input_shape}; received shape {shape}."
+                    f"{name}: `stats` must be the tuple (center, stdev) returned by normalize(); "
+                    f"received {stats!r}."
                 )
+            for part, tensor in zip(("center", "stdev"), stats):
+                shape = tf.TensorShape(self._checked(f"stats[{part}]", tensor.shape))
+                batches = (shape[0], input_shape[0])
+                if shape[1] != 1 or (None not in batches and batches[0] != batches[1]):
+                    raise ValueError(
+                        f"{name}: `stats` {part} must have shape ({input_shape[0]}, 1, "
+                        f"{self.num_features}) to match inputs of shape {input_shape}; received "
+                        f"shape {shape}."
+                    )
 
     def _stats_as_tensors(self, stats):
         """`stats` with array-likes (nested lists, scalars) as tensors, checked to be floating."""
         if not (isinstance(stats, (tuple, list)) and len(stats) == 2):
-            return stats  # `_check_stats` names the problem
-        converted = []
-        for name, value in zip(("center", "stdev"), stats):
+            return stats  # `_check_call` names the problem
+        name, converted = type(self).__name__, []
+        for part, value in zip(("center", "stdev"), stats):
             if not hasattr(value, "shape"):
                 try:
                     value = tf.convert_to_tensor(value)
                 except (TypeError, ValueError) as error:
                     raise ValueError(
-                        f"{type(self).__name__}: `stats` {name} must be a (batch, 1, "
-                        f"{self.num_features}) array, as normalize() returns it; received "
-                        f"{value!r}."
+                        f"{name}: `stats` {part} must be a (batch, 1, {self.num_features}) "
+                        f"array, as normalize() returns it; received {value!r}."
                     ) from error
             if not _checks.is_floating(value.dtype):
                 raise TypeError(
-                    f"{type(self).__name__}: `stats` {name} must be floating, as normalize() "
-                    f"returns it; received dtype {getattr(value.dtype, 'name', value.dtype)}."
+                    f"{name}: `stats` {part} must be floating, as normalize() returns it; "
+                    f"received dtype {getattr(value.dtype, 'name', value.dtype)}."
                 )
             converted.append(value)
         return tuple(converted)
 
-    def _check_call(self, input_shape, mode, stats, return_stats):
-        _checks.one_of("mode", mode, ("norm", "denorm"))
-        _checks.boolean("return_stats", return_stats)
-        input_shape = self._check_shape("inputs", input_shape)
-        if mode == "norm":
-            if stats is not None:
-                raise ValueError(
-                    f"{type(self).__name__}: `stats` is only for mode='denorm'; mode='norm' "
-                    f"computes them. Received stats={stats!r}."
-                )
-            if input_shape[1] == 0:
-                raise ValueError(
-                    f"{type(self).__name__} needs at least one time step to normalise; received "
-                    f"shape {input_shape}."
-                )
-        else:
-            if return_stats:
-                raise ValueError(
-                    f"{type(self).__name__}: return_stats=True is only for mode='norm'; "
-                    f"received mode={mode!r}."
-                )
-            if stats is not None:
-                self._check_stats(stats, input_shape)
-        return input_shape
-
-    def build(self, input_shape):
-        self._check_shape("inputs", input_shape)
-        if self.affine:
-            self.affine_weight = self.add_weight(
-                name="affine_weight", shape=(self.num_features,), initializer="ones", trainable=True
-            )
-            self.affine_bias = self.add_weight(
-                name="affine_bias", shape=(self.num_features,), initializer="zeros", trainable=True
-            )
-        self.built = True
-
-    def _normalize(self, x):
-        if self.subtract_last:
-            center = x[:, -1:, :]
-        else:
-            center = tf.reduce_mean(x, axis=1, keepdims=True)
-        stdev = tf.sqrt(tf.math.reduce_variance(x, axis=1, keepdims=True) + self.eps)
-        center, stdev = tf.stop_gradient(center), tf.stop_gradient(stdev)
-        y = (x - center) / stdev
-        if self.affine:
-            y = y * tf.cast(self.affine_weight, x.dtype) + tf.cast(self.affine_bias, x.dtype)
-        return y, (center, stdev)
-
-    def _denormalize(self, y, stats):
-        center, stdev = (tf.cast(s, y.dtype) for s in stats)
-        if self.affine:
-            weight = tf.cast(self.affine_weight, y.dtype)
-            y = (y - tf.cast(self.affine_bias, y.dtype)) / (weight + self.eps * self.eps)
-        return y * stdev + center
-
-    def call(self, inputs, mode="norm", stats=None, return_stats=False):
-        inputs = _checks.floating(type(self).__name__, "inputs", tf.convert_to_tensor(inputs))
-        if mode == "denorm" and stats is not None:
-            stats = self._stats_as_tensors(stats)
-        input_shape = self._check_call(inputs.shape, mode, stats, return_stats)
-        x = self._checked_features_at_run_time(tf.cast(inputs, self.variable_dtype))
-        if mode == "norm":
-            if input_shape[1] is None:
-                message = f"{type(self).__name__} needs at least one time step"
-                check = tf.debugging.assert_positive(tf.shape(x)[1], message=message)
-                x = _checks.after_checks([check], x)
-            y, new_stats = self._normalize(x)
-            y = tf.cast(y, self.compute_dtype)
-            if return_stats:
-                return y, new_stats
-            self._last_norm_stats.remember(new_stats)
-            return y
-        if stats is None:
-            stats = self._last_norm_stats.recall(self.name)
-            self._check_seed_stats(stats, input_shape)
-        return self._denormalize(self._same_batch_at_run_time(x, stats), stats)
-
-    def _check_seed_stats(self, stats, input_shape):
+    def _check_seed_batch(self, stats, input_shape):
         """The seed form undoes the last norm call on that batch: a batch of 1 would broadcast."""
         batch = stats[0].shape[0]
         if None not in (batch, input_shape[0]) and batch != input_shape[0]:
@@ -278,43 +264,12 @@ class ReversibleInstanceNorm(keras.layers.Layer):
                 f"or use `y, stats = layer.normalize(x)` and `layer.denormalize(y_hat, stats)`."
             )
 
-    def _checked_features_at_run_time(self, x):
-        """`x`, checked at run time to have num_features features when that is unknown."""
-        if x.shape[2] is not None:
-            return x
-        check = tf.debugging.assert_equal(
-            tf.shape(x)[2],
-            self.num_features,
-            message=f"{type(self).__name__} was built with num_features={self.num_features}, but "
-            f"`inputs` has a different number of features",
-        )
-        return _checks.after_checks([check], x)
-
-    def _same_batch_at_run_time(self, x, stats):
-        """`x`, checked at run time to have the batch size of `stats` when either is unknown."""
-        if None not in (x.shape[0], stats[0].shape[0]):
-            return x
-        check = tf.debugging.assert_equal(
-            tf.shape(stats[0])[0],
-            tf.shape(x)[0],
-            message=f"{type(self).__name__}: the statistics (`stats`, or those of the last "
-            f"mode='norm' call) and the inputs differ in batch size",
-        )
-        return _checks.after_checks([check], x)
-
-    def normalize(self, inputs):
-        """Returns `(y, stats)`: the normalised inputs and their `(center, stdev)`."""
-        return self(inputs, mode="norm", return_stats=True)
-
-    def denormalize(self, inputs, stats):
-        """Undoes `normalize` on `inputs` (any horizon) with the `stats` it returned."""
-        return self(inputs, mode="denorm", stats=stats)
-
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
     def compute_output_spec(self, inputs, mode="norm", stats=None, return_stats=False):
-        shape = self._check_call(inputs.shape, mode, stats, return_stats)
+        self._check_call(inputs.shape, mode, stats, return_stats)
+        shape = tuple(inputs.shape)
         if mode == "denorm":
             if stats is None:
                 raise ValueError(
@@ -323,6 +278,10 @@ class ReversibleInstanceNorm(keras.layers.Layer):
                     f"`y, stats = layer.normalize(x)` and `layer.denormalize(y_hat, stats)`."
                 )
             return keras.KerasTensor(shape, dtype=self.variable_dtype)
+        if shape[1] == 0:
+            raise ValueError(
+                f"{type(self).__name__} needs at least one time step; received shape {shape}."
+            )
         y = keras.KerasTensor(shape, dtype=self.compute_dtype)
         if not return_stats:
             return y

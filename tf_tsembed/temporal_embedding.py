@@ -12,7 +12,8 @@ keras = tf.keras
 
 
 def _validated_ids(layer_name, inputs, fields):
-    """`inputs` as int32 ids, after run-time checks that every id indexes its table.
+    """`inputs` as int32 ids, once every id indexes its table (`_checks.host_ids` eagerly,
+    `_checks.graph_ids` in a graph).
 
     `fields` holds `(name, column, size)`: the ids `inputs[..., column]` (all of `inputs` when
     `column` is None) must lie in [0, size). Floating inputs are accepted when they hold whole
@@ -20,26 +21,12 @@ def _validated_ids(layer_name, inputs, fields):
     the original dtype, before the cast, so that large values cannot wrap into range.
     """
     what = "integer ids (or floats holding whole numbers)"
-    inputs = _checks.numeric(layer_name, what, tf.convert_to_tensor(inputs))
-    dtype = inputs.dtype
+    inputs = _checks.numeric(layer_name, what, _checks.dense(layer_name, "ids", inputs))
     if tf.executing_eagerly():
-        # Eight eager assert ops cost more than the whole embedding; one pass on the host does not.
-        _checks.ids_on_host(layer_name, inputs.numpy(), fields)
-        return tf.cast(inputs, tf.int32)
-    checks = []
-    if dtype.is_floating:
-        message = f"{layer_name}: floating ids must hold whole numbers"
-        checks.append(
-            tf.debugging.assert_equal(inputs, tf.round(inputs), message=message, summarize=3)
-        )
-    for name, column, size in fields:
-        values = inputs if column is None else inputs[..., column]
-        message = f"{layer_name}: {name} must lie in [0, {size - 1}]"
-        checks.append(tf.debugging.assert_non_negative(values, message=message, summarize=3))
-        checks.append(
-            tf.debugging.assert_less(values, tf.cast(size, dtype), message=message, summarize=3)
-        )
-    return _checks.after_checks(checks, tf.cast(inputs, tf.int32))
+        _checks.host_ids(layer_name, inputs.numpy(), fields)
+    else:
+        inputs = _checks.graph_ids(layer_name, inputs, fields)
+    return tf.cast(inputs, tf.int32)
 
 
 def lookup_sum(ids, tables, dtype):
@@ -58,26 +45,15 @@ def linear(features, kernel, bias=None):
     return outputs
 
 
-def _check_marks_shape(layer_name, shape, freq, width, what, columns=""):
-    """Rank 3 and `width` columns; the error names freq, the expected and the received width."""
-    shape = _checks.rank(layer_name, what, shape, "batch, time, columns")
-    if shape[-1] is not None and shape[-1] != width:
-        raise ValueError(
-            f"{layer_name} with freq={freq!r} expects {width} {what} columns{columns}; "
-            f"received {shape[-1]} (shape {shape})."
-        )
-
-
-def _with_dynamic_width_check(layer_name, inputs, freq, width, what):
-    """`inputs`, checked at run time to have `width` columns when that is unknown while tracing."""
-    if inputs.shape[-1] is not None:
-        return inputs
-    check = tf.debugging.assert_equal(
-        tf.shape(inputs)[-1],
-        width,
-        message=f"{layer_name} with freq={freq!r} expects {width} {what} columns",
+def _checked_marks(layer_name, value, freq, width, what, columns=""):
+    """`value` (marks, or their shape in `build`) once it has rank 3 and `width` columns."""
+    _checks.rank(layer_name, what, getattr(value, "shape", value), "batch, time, columns")
+    return _checks.ensure_size(
+        value,
+        2,
+        lambda n: n == width,
+        f"{layer_name} with freq={freq!r} expects {width} {what} columns{columns}",
     )
-    return _checks.after_checks([check], inputs)
 
 
 @keras.utils.register_keras_serializable(package="tf_tsembed")
@@ -224,13 +200,13 @@ class TemporalEmbedding(keras.layers.Layer):
     def _table_layers(self):
         return [getattr(self, f"{field}_embed") for field, _ in self.fields]
 
-    def _check_shape(self, shape):
+    def _checked(self, value):
         columns = " (" + ", ".join(field for field, _ in self.fields) + ", coarse to fine)"
         name = type(self).__name__
-        _check_marks_shape(name, shape, self.freq, len(self.fields), "mark", columns)
+        return _checked_marks(name, value, self.freq, len(self.fields), "mark", columns)
 
     def build(self, input_shape):
-        self._check_shape(input_shape)
+        self._checked(input_shape)
         column_shape = tuple(tf.TensorShape(input_shape))[:-1]
         for table in self._table_layers():
             _checks.build_sublayer(table, column_shape)
@@ -250,10 +226,8 @@ class TemporalEmbedding(keras.layers.Layer):
         The marks are checked as in `call`; `dtype` defaults to the compute dtype.
         DataEmbedding runs `function` inside its compiled sum, so the lookups fuse with it.
         """
-        inputs = tf.convert_to_tensor(inputs)
         name = type(self).__name__
-        self._check_shape(inputs.shape)
-        inputs = _with_dynamic_width_check(name, inputs, self.freq, len(self.fields), "mark")
+        inputs = self._checked(_checks.dense(name, "inputs", inputs))
         fields = [
             (f"{field} marks (column {column})", column, size)
             for column, (field, size) in enumerate(self.fields)
@@ -267,8 +241,7 @@ class TemporalEmbedding(keras.layers.Layer):
         return function(*args)
 
     def compute_output_shape(self, input_shape):
-        self._check_shape(input_shape)
-        return tuple(input_shape)[:-1] + (self.d_model,)
+        return tuple(self._checked(input_shape))[:-1] + (self.d_model,)
 
     def get_config(self):
         config = super().get_config()
@@ -348,11 +321,12 @@ class TimeFeatureEmbedding(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
-    def _check_shape(self, shape):
-        _check_marks_shape(type(self).__name__, shape, self.freq, self.num_features, "time-feature")
+    def _checked(self, value):
+        name = type(self).__name__
+        return _checked_marks(name, value, self.freq, self.num_features, "time-feature")
 
     def build(self, input_shape):
-        self._check_shape(input_shape)
+        self._checked(input_shape)
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.num_features, self.d_model),
@@ -376,13 +350,11 @@ class TimeFeatureEmbedding(keras.layers.Layer):
         the weights are rounded to the compute dtype. DataEmbedding runs `function` inside its
         compiled sum, so the linear map fuses with it.
         """
-        inputs = tf.convert_to_tensor(inputs)
         name = type(self).__name__
+        inputs = _checks.dense(name, "inputs", inputs)
         hint = " Integer calendar marks go to TemporalEmbedding."
         _checks.floating(name, "time features (timefeatures.time_features)", inputs, hint)
-        self._check_shape(inputs.shape)
-        width = self.num_features
-        inputs = _with_dynamic_width_check(name, inputs, self.freq, width, "time-feature")
+        inputs = self._checked(inputs)
         kernel = _precision.rounded_weight(self.kernel, self.compute_dtype)
         bias = _precision.rounded_weight(self.bias, self.compute_dtype)
         return linear, (tf.cast(inputs, dtype or self.compute_dtype), kernel, bias)
@@ -392,8 +364,7 @@ class TimeFeatureEmbedding(keras.layers.Layer):
         return function(*args)
 
     def compute_output_shape(self, input_shape):
-        self._check_shape(input_shape)
-        return tuple(input_shape)[:-1] + (self.d_model,)
+        return tuple(self._checked(input_shape))[:-1] + (self.d_model,)
 
     def get_config(self):
         config = super().get_config()

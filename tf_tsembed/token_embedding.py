@@ -163,21 +163,22 @@ class TokenEmbedding(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
 
-    def _checked_shape(self, input_shape):
+    def _checked(self, value):
+        """`value` (inputs, or their shape in `build`) once it has rank 3, c_in channels and a
+        time step: known sizes are checked now, unknown ones at run time."""
         name = type(self).__name__
-        input_shape = _checks.rank(name, "inputs", input_shape, "batch, time, c_in")
-        channels = input_shape[-1]
-        if channels is not None and channels != self.c_in:
-            raise ValueError(
-                f"{name} was built with c_in={self.c_in}, but the inputs have "
-                f"{channels} channels (shape {input_shape})."
-            )
-        if input_shape[1] == 0:
-            raise ValueError(f"{name} needs at least one time step; received shape {input_shape}.")
-        return input_shape
+        _checks.rank(name, "inputs", getattr(value, "shape", value), "batch, time, c_in")
+        # Unchecked, a multiple of c_in channels would run as a grouped convolution, silently.
+        value = _checks.ensure_size(
+            value, 2, lambda n: n == self.c_in, f"{name} was built with c_in={self.c_in}: the "
+            f"inputs must have {self.c_in} channels",
+        )  # fmt: skip
+        return _checks.ensure_size(
+            value, 1, lambda n: n >= 1, f"{name} needs at least one time step (L >= 1)"
+        )
 
     def build(self, input_shape):
-        self._checked_shape(input_shape)
+        self._checked(input_shape)
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.kernel_size, self.c_in, self.d_model),
@@ -202,22 +203,8 @@ class TokenEmbedding(keras.layers.Layer):
         `call` runs `function` compiled; DataEmbedding runs it inside its own compiled sum.
         """
         name = type(self).__name__
-        inputs = _checks.floating(name, "inputs", tf.convert_to_tensor(inputs))
-        self._checked_shape(inputs.shape)
-        checks = []
-        if inputs.shape[1] is None:
-            message = f"{name} needs at least one time step (L >= 1)"
-            checks.append(tf.debugging.assert_positive(tf.shape(inputs)[1], message=message))
-        if inputs.shape[-1] is None:
-            # Unchecked, a multiple of c_in channels runs as a grouped convolution, without error.
-            message = (
-                f"{name} was built with c_in={self.c_in}, but the inputs have a different "
-                f"number of channels"
-            )
-            checks.append(
-                tf.debugging.assert_equal(tf.shape(inputs)[-1], self.c_in, message=message)
-            )
-        inputs = _checks.after_checks(checks, inputs)
+        inputs = _checks.floating(name, "inputs", _checks.dense(name, "inputs", inputs))
+        inputs = self._checked(inputs)
         dtype = dtype or _precision.math_dtype(self.compute_dtype, inputs)
         kernel = _precision.rounded_weight(self.kernel, self.compute_dtype)
         bias = _precision.rounded_weight(self.bias, self.compute_dtype)
@@ -229,7 +216,7 @@ class TokenEmbedding(keras.layers.Layer):
         return conv(*args, tf.as_dtype(self.compute_dtype))
 
     def compute_output_shape(self, input_shape):
-        return tuple(self._checked_shape(input_shape))[:-1] + (self.d_model,)
+        return tuple(self._checked(input_shape))[:-1] + (self.d_model,)
 
     def get_config(self):
         config = super().get_config()

@@ -25,6 +25,8 @@ def run(main, define_flags, describe_defaults=None):
         print(_help_text(argv, describe_defaults))
         sys.exit(0)
 
+    import_tensorflow()  # before the flags are parsed: some validators import it too
+
     def quiet_main(argv):
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)  # absl's INFO lines from SavedModel writing

@@ -109,8 +109,7 @@ def main(argv):
     del argv
     # TensorFlow is imported here, not at the top: `--help` does not wait for it.
     import numpy as np
-
-    tf = cli.import_tensorflow()
+    import tensorflow as tf  # cli.run has imported it quietly already
 
     from examples import data, distribute, training
     from examples.evaluation import baselines, errors

@@ -207,8 +207,8 @@ def describe_settings(values):
 def main(argv):
     del argv
     # TensorFlow is imported here, not at the top: `--help` does not wait for it.
-    tf = cli.import_tensorflow()
     import numpy as np
+    import tensorflow as tf  # cli.run has imported it quietly already
 
     from examples import data as benchmark_data
     from examples import training

@@ -2,7 +2,7 @@
 
 The protocol is checked against TSLib's `data_provider/data_loader.py` formulas written out here,
 the models against NumPy forward passes and parameter counts from the reference layer shapes.
-The full ETTh1 reproduction is not run here (README: "Reproducing published results").
+The full ETTh1 reproduction is not run here (docs/reproducing.md).
 """
 
 import csv
@@ -567,6 +567,11 @@ def test_forecast_infers_freq_leaves_no_savedmodel_and_fit_does_not_warn(tmp_pat
     assert "SavedModel checked in a temporary directory, then removed" in result.stdout
     assert list(scratch.iterdir()) == []
     assert "`shuffle=True` was passed" not in result.stderr
+    # One line per epoch in a log (no progress bar), and none of TensorFlow's start-up lines at
+    # the scripts' default log level 3 (TensorFlow prints each twice, whatever the level).
+    assert re.search(r"^\d+/\d+ - \d+s - .*loss: \d", result.stdout, re.M), result.stdout
+    assert "\x1b[" not in result.stdout and "\r" not in result.stdout
+    assert "oneDNN custom operations" not in result.stderr, result.stderr[-2000:]
 
 
 def test_forecast_refuses_a_freq_the_dates_contradict(tmp_path):

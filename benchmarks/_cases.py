@@ -24,6 +24,7 @@ BARE_MATMUL = "matmul alone, stacked input given"
 SAME_LAYER_FLOAT32 = "same layer in float32"
 BATCH_1 = "same layer, batch 1"
 TOKEN_ALONE = "TokenEmbedding alone"
+SUBLAYERS_ADDED = "its sublayers called one by one and added"
 
 
 class Shape(NamedTuple):
@@ -80,7 +81,7 @@ def _time_features(rng, shape):
 
 
 def user_sinusoid(rows, d_model, dtype):
-    """The interleaved sinusoid table of SPEC.md as a user would precompute it: a constant."""
+    """The interleaved sinusoid (docs/formulas.md) as a user would precompute it: a constant."""
     angles = np.arange(rows)[:, None] * 10000.0 ** (-np.arange(0, d_model, 2) / d_model)
     table = np.empty((rows, d_model), np.float32)
     table[:, 0::2], table[:, 1::2] = np.sin(angles), np.cos(angles[:, : d_model // 2])
@@ -199,7 +200,17 @@ def _summed_embedding(layer_type, with_position):
             shape.channels, shape.d_model, use_bias=False, dtype=policy
         )
         token(x)
-        references = {TOKEN_ALONE: Reference(token, (x,))}
+        layer(x, marks)  # builds the sublayers
+
+        def sublayers_added(x, marks):
+            # The sum DataEmbedding compiles as one function, written as plain sublayer calls.
+            outputs = layer.value_embedding(x) + layer.temporal_embedding(marks)
+            return outputs + layer.position_embedding(x) if with_position else outputs
+
+        references = {
+            TOKEN_ALONE: Reference(token, (x,)),
+            SUBLAYERS_ADDED: Reference(sublayers_added, (x, marks)),
+        }
         baseline = Reference(user_sum, (x, marks))
         return Case(layer, (x, marks), "Conv1D same + gathers (+ slice)", baseline, references)
 

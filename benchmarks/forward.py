@@ -5,8 +5,8 @@
 
 Each layer, shape, dtype and jit mode (eager; tf.function with jit off; jit on), on every device
 found, is timed in interleaved rounds beside its floor (a jit-compiled fill of its output), its
-baseline (what a user would write without tf_tsembed, in the same mode) and references (README.md,
-"Benchmarks"). `--sweep` also fits TokenEmbedding's time (jit on, float32) against B and L.
+baseline (what a user would write without tf_tsembed, in the same mode) and references
+(docs/benchmarks.md). `--sweep` also fits TokenEmbedding's time (jit on, float32) against B and L.
 """
 
 import importlib.util

@@ -1,4 +1,4 @@
-"""The project's speed targets, measured and judged in one command (README.md, "Speed targets").
+"""The project's speed targets, measured and judged in one command (docs/benchmarks.md).
 
     python -m benchmarks.targets                 # 3 runs of 60 rounds, ~3 minutes on 2 CPU cores
     python -m benchmarks.targets --runs=5 --json=targets.json
@@ -23,7 +23,13 @@ TOKEN, POSITION, DATA = "TokenEmbedding", "PositionalEmbedding", "DataEmbedding"
 EAGER, XLA = ("eager",), ("xla",)
 MEDIAN, FLOOR, BASELINE = "median_ms", "floor_ms", "baseline_ms"
 # The references the targets read; the cases' others are left out of the rounds.
-REFERENCES = (_cases.BARE_MATMUL, _cases.SAME_LAYER_FLOAT32, _cases.BATCH_1, _cases.TOKEN_ALONE)
+REFERENCES = (
+    _cases.BARE_MATMUL,
+    _cases.SAME_LAYER_FLOAT32,
+    _cases.BATCH_1,
+    _cases.TOKEN_ALONE,
+    _cases.SUBLAYERS_ADDED,
+)
 
 flags.DEFINE_integer("runs", 3, "Independent runs; the verdict is on their median.", lower_bound=1)
 flags.DEFINE_integer("reps", 60, "Timed rounds per case and run, after the warm-up.", lower_bound=1)
@@ -102,6 +108,8 @@ def targets(position_batch):
                DATA, "float32", (XLA, MEDIAN), (XLA, _cases.TOKEN_ALONE), 1.3),
         Target("(reported) DataEmbedding / TokenEmbedding alone, eager",
                DATA, "float32", (EAGER, MEDIAN), (EAGER, _cases.TOKEN_ALONE)),
+        Target("(reported) its sublayers called one by one and added / DataEmbedding, jit off",
+               DATA, "float32", (("function",), _cases.SUBLAYERS_ADDED), (("function",), MEDIAN)),
     ]
     # fmt: on
 
@@ -117,7 +125,7 @@ def _one_run(device, shape, position_shape, timing):
         *timed(TOKEN, shape, "float32", MODES),
         *timed(TOKEN, shape, "bfloat16", XLA),
         *timed(POSITION, position_shape, "float32", MODES),
-        *timed(DATA, shape, "float32", EAGER + XLA),
+        *timed(DATA, shape, "float32", MODES),
     ]
 
 

@@ -81,6 +81,8 @@ def keras_step(static_shapes, jit_compile):
 
 def torch_step():
     """The same step of TSLib's TimesNet in PyTorch, or None without torch."""
+    # PyTorch's OpenMP threads otherwise spin after each step and slow the next candidate.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
 
@@ -111,13 +113,15 @@ def profile_parts(model):
     block = model.get_layer("times_block_0")
     periods, _ = timesnet.top_periods(hidden, FLAGS.top_k)
 
-    def gradients(function, *arguments):
+    def gradients(function, arguments, variables):
+        """A compiled forward and backward pass: gradients for `arguments` and `variables`."""
+
         @tf.function
         def run():
             with tf.GradientTape() as tape:
                 tape.watch(arguments)
                 loss = tf.reduce_sum(function(*arguments))
-            return tape.gradient(loss, list(arguments))
+            return tape.gradient(loss, [*arguments, *variables])
 
         return run
 
@@ -126,31 +130,42 @@ def profile_parts(model):
         timesnet.pad_to_period(hidden, periods[0], block.padding),
         (FLAGS.batch, -1, periods[0], FLAGS.d_model),
     )
-    six = [tf.pad(k, [[5 - i] * 2] * 2 + [[0, 0]] * 2) for i, k in enumerate(inception.kernels)]
 
     def six_convolutions(grid):
-        return tf.add_n([tf.nn.conv2d(grid, k, 1, "SAME") for k in six]) / 6
+        kernels = inception.kernels
+        return tf.add_n([tf.nn.conv2d(grid, k, 1, "SAME") for k in kernels]) / len(kernels)
 
     first_period = int(periods[0])
+    weights = model.trainable_variables
+    optimizer = keras.optimizers.Adam(1e-4)
+    optimizer.build(weights)
+    fixed_gradients = [tf.zeros_like(w) + 1e-3 for w in weights]
     parts = {
         "forward": tf.function(lambda: model([x, marks], training=True)),
-        "forward + gradients": gradients(lambda a, b: model([a, b], training=True), x, marks),
-        "embedding + predict_linear, forward + gradients": gradients(
-            lambda a, b: embed([a, b], training=True), x, marks
+        "forward + gradients": gradients(
+            lambda a, b: model([a, b], training=True), (x, marks), weights
         ),
-        "one TimesBlock, forward + gradients": gradients(block, hidden),
+        "Adam update alone": tf.function(
+            lambda: optimizer.apply_gradients(zip(fixed_gradients, weights))
+        ),
+        "embedding + predict_linear, forward + gradients": gradients(
+            lambda a, b: embed([a, b], training=True), (x, marks), embed.trainable_variables
+        ),
+        "one TimesBlock, forward + gradients": gradients(
+            block, (hidden,), block.trainable_variables
+        ),
         "its period search (rfft, top-k), forward": tf.function(
             lambda: timesnet.top_periods(hidden, FLAGS.top_k)
         ),
         f"its first Inception, period {first_period}, one convolution, fwd + grad": gradients(
-            inception, grid
+            inception, (grid,), inception.trainable_variables
         ),
         "the same as six convolutions (TSLib's form), fwd + grad": gradients(
-            six_convolutions, grid
+            six_convolutions, (grid,), inception.trainable_variables
         ),
     }
     return {
-        name: (lambda f=f: tf.nest.map_structure(lambda t: t.numpy(), f()))
+        name: (lambda f=f: tf.nest.map_structure(lambda t: getattr(t, "numpy", lambda: t)(), f()))
         for name, f in parts.items()
     }
 

@@ -151,3 +151,22 @@ def test_serving_cli_reports_each_variant(tmp_path):
     for row in rows:
         assert row["first_pass_s"] > 0 and row["warm_call_median_ms"] > 0
     assert "| jit_compile=False |" in result.stdout
+
+
+@pytest.mark.slow
+def test_timesnet_step_times_every_variant_and_the_parts_of_a_step(tmp_path):
+    path = tmp_path / "timesnet.json"
+    args = ["--batch=2", "--seq_len=16", "--pred_len=8", "--d_model=4", "--d_ff=4", "--reps=1"]
+    args += ["--warmup=1", "--profile", f"--json={path}"]
+    result = _run(["-m", "benchmarks.timesnet_step", *args])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| TimesNet train step | median ms | min-max ms | x PyTorch |" in result.stdout
+    medians = json.loads(path.read_text())
+    variants = ["ours, reshape (reference), graph", "ours, static taps, graph"]
+    variants += ["ours, static taps, XLA", "forward + gradients", "Adam update alone"]
+    assert all(medians[name] > 0 for name in variants), medians
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return
+    assert medians["PyTorch, TSLib's TimesNet (six convolutions)"] > 0

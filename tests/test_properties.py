@@ -137,7 +137,9 @@ def test_positional_embedding_matches_reference(case):
 @given(st.integers(1, 50), st.integers(1, 20), st.integers(1, 9))
 def test_positional_embedding_refuses_every_length_over_max_len(max_len, excess, d_model):
     length = max_len + excess
-    with pytest.raises(ValueError, match=f"L={length} exceeds max_len={max_len}"):
+    with pytest.raises(
+        ValueError, match=rf"L exceeds max_len={max_len}.*received shape \(\d+, {length}, \d+\)"
+    ):
         PositionalEmbedding(max_len, d_model)(np.zeros((1, length, 1), "float32"))
 
 
@@ -145,11 +147,6 @@ def test_positional_embedding_refuses_every_length_over_max_len(max_len, excess,
 
 
 @pytest.mark.skipif("HYPOTHESIS_PROFILE" in os.environ, reason="another hypothesis profile chosen")
-def test_hypothesis_draws_the_same_examples_on_every_run():
-    assert settings.default.derandomize
-    assert settings.default.database is None
-
-
 def test_every_test_starts_from_the_same_seed():
     """Weights, data and dropout masks drawn without a seed of their own do not depend on the
     tests that ran before: each test starts from `set_random_seed(1234)`."""

@@ -89,30 +89,6 @@ def _assert_tpu_ready(hlo, dtype):
     )  # the embedding is computed in the compute dtype
 
 
-def test_tpu_branch_connects_initialises_and_builds_a_tpu_strategy(monkeypatch):
-    calls = []
-
-    class FakeResolver:
-        def __init__(self, tpu):
-            calls.append(("resolver", tpu))
-
-    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", FakeResolver)
-    monkeypatch.setattr(
-        tf.config, "experimental_connect_to_cluster", lambda r: calls.append(("connect", r))
-    )
-    monkeypatch.setattr(
-        tf.tpu.experimental, "initialize_tpu_system", lambda r: calls.append(("initialize", r))
-    )
-    monkeypatch.setattr(
-        tf.distribute, "TPUStrategy", lambda r: calls.append(("strategy", r)) or "tpu strategy"
-    )
-    assert distribute.make_strategy("tpu", tpu="my-tpu") == "tpu strategy"
-    assert [name for name, _ in calls] == ["resolver", "connect", "initialize", "strategy"]
-    assert calls[0][1] == "my-tpu"
-    resolver = calls[1][1]
-    assert isinstance(resolver, FakeResolver) and all(arg is resolver for _, arg in calls[1:])
-
-
 def test_tpu_branch_without_a_tpu_fails_with_a_clear_message():
     with pytest.raises(
         RuntimeError, match=r"--strategy tpu: no TPU found \(--tpu=''\).*--tpu local"

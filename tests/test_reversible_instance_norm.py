@@ -374,9 +374,24 @@ def test_config_roundtrip_keeps_every_argument():
 # --- gradients as the reference's: the mean and the stdev detached, the last value not ---------
 
 
-def _loss_weights(shape_y, shape_out, seed=7):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=shape_y), rng.normal(size=shape_out), rng.normal(size=shape_out)
+def _our_gradient(affine, subtract_last):
+    """`(layer, x, wy, wo, forecast, d loss / d x)` of the layer in float64, for the loss
+    `sum(wy * normalize(x)) + sum(wo * denormalize(forecast))`."""
+    layer = _layer(affine, subtract_last, eps=1e-3, dtype="float64")
+    x = _random((2, L, C), offset=3.0).astype(np.float64)
+    rng = np.random.default_rng(7)
+    wy, wo, forecast = (
+        rng.normal(size=(2, L, C)),
+        rng.normal(size=(2, H, C)),
+        rng.normal(size=(2, H, C)),
+    )
+    with tf.GradientTape() as tape:
+        xt = tf.constant(x)
+        tape.watch(xt)
+        y, stats = layer.normalize(xt)
+        out = layer.denormalize(tf.constant(forecast), stats)
+        loss = tf.reduce_sum(wy * y) + tf.reduce_sum(wo * out)
+    return layer, x, wy, wo, forecast, tape.gradient(loss, xt).numpy()
 
 
 def _reference_loss(x, x0, affine_weight, affine_bias, eps, subtract_last, forecast, wy, wo):
@@ -393,17 +408,8 @@ def _reference_loss(x, x0, affine_weight, affine_bias, eps, subtract_last, forec
 @pytest.mark.parametrize("subtract_last", [False, True])
 @pytest.mark.parametrize("affine", [True, False])
 def test_input_gradients_match_finite_differences_of_the_reference(affine, subtract_last):
-    layer = _layer(affine, subtract_last, eps=1e-3, dtype="float64")
-    x = _random((2, L, C), offset=3.0).astype(np.float64)
-    wy, wo, forecast = _loss_weights((2, L, C), (2, H, C))
+    layer, x, wy, wo, forecast, gradient = _our_gradient(affine, subtract_last)
     weight, bias = _affine(layer)
-    with tf.GradientTape() as tape:
-        xt = tf.constant(x)
-        tape.watch(xt)
-        y, stats = layer.normalize(xt)
-        out = layer.denormalize(tf.constant(forecast), stats)
-        loss = tf.reduce_sum(wy * y) + tf.reduce_sum(wo * out)
-    gradient = tape.gradient(loss, xt).numpy()
     step, numeric = 1e-6, np.zeros_like(x)
     for index in np.ndindex(x.shape):
         shifted = [x.copy(), x.copy()]
@@ -423,9 +429,7 @@ def test_input_gradients_match_finite_differences_of_the_reference(affine, subtr
 @pytest.mark.parametrize("affine", [True, False])
 def test_input_gradients_match_pytorch_autograd(affine, subtract_last):
     torch = reference.torch_or_skip(0)
-    layer = _layer(affine, subtract_last, eps=1e-3, dtype="float64")
-    x = _random((2, L, C), offset=3.0).astype(np.float64)
-    wy, wo, forecast = _loss_weights((2, L, C), (2, H, C))
+    layer, x, wy, wo, forecast, gradient = _our_gradient(affine, subtract_last)
     weight, bias = (torch.tensor(np.broadcast_to(v, (C,)).copy()) for v in _affine(layer))
     # TSLib's layers/StandardNorm.py Normalize, written out in torch: what it detaches.
     xt = torch.tensor(x, requires_grad=True)
@@ -440,10 +444,4 @@ def test_input_gradients_match_pytorch_autograd(affine, subtract_last):
         out = (out - bias) / (weight + 1e-3 * 1e-3)
     out = out * stdev + center
     (torch.sum(torch.tensor(wy) * y) + torch.sum(torch.tensor(wo) * out)).backward()
-    with tf.GradientTape() as tape:
-        tx = tf.constant(x)
-        tape.watch(tx)
-        ty, stats = layer.normalize(tx)
-        tout = layer.denormalize(tf.constant(forecast), stats)
-        loss = tf.reduce_sum(wy * ty) + tf.reduce_sum(wo * tout)
-    np.testing.assert_allclose(tape.gradient(loss, tx).numpy(), xt.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(gradient, xt.grad.numpy(), rtol=1e-10)

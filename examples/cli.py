@@ -15,7 +15,8 @@ def run(main, define_flags, describe_defaults=None):
 
     `--help` prints the flags (required ones marked) and, from `describe_defaults(FLAGS)` when
     given, what the defaults resolve to, then exits 0 before TensorFlow is imported (absl's own
-    `--help` exits 1).
+    `--help` exits 1). A ValueError (the scripts' refusals of flags and data) prints as one
+    `error:` line and exits 2; `--verbosity 0` or higher shows its traceback instead.
     """
     # Level 3: level 2 still prints cuInit's error on every CPU-only machine; errors still surface.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -28,9 +29,14 @@ def run(main, define_flags, describe_defaults=None):
     import_tensorflow()  # before the flags are parsed: some validators import it too
 
     def quiet_main(argv):
-        if not flags.FLAGS["verbosity"].present:
-            logging.set_verbosity(logging.WARNING)  # absl's INFO lines from SavedModel writing
-        return main(argv)
+        if flags.FLAGS["verbosity"].present:
+            return main(argv)
+        logging.set_verbosity(logging.WARNING)  # absl's INFO lines from SavedModel writing
+        try:
+            return main(argv)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
 
     app.run(quiet_main, argv=argv)
 

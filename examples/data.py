@@ -50,8 +50,11 @@ _COMPRESSED = {
 def _text(path):
     """The file's text: decompressed (gzip, bz2, xz, a one-file zip) and decoded (UTF-8 with or
     without BOM, UTF-16 with BOM, else Latin-1, which reads any byte)."""
-    with open(path, "rb") as file:
-        raw = file.read()
+    try:
+        with open(path, "rb") as file:
+            raw = file.read()
+    except OSError as error:
+        raise ValueError(f"{path!r} cannot be read: {error.strerror}.") from None
     for magic, (name, decompress) in _COMPRESSED.items():
         if raw.startswith(magic):
             try:

@@ -43,6 +43,14 @@ from absl import flags
 from examples import cli, recipes
 
 MODELS = ("timesnet", "itransformer", "patchtst", "transformer")
+# Flags that only some models read: given for another model, they are refused, not ignored.
+MODEL_FLAGS = {
+    "top_k": ("timesnet",),
+    "static_shapes": ("timesnet",),
+    "n_heads": ("itransformer", "patchtst", "transformer"),
+    "d_layers": ("transformer",),
+    "label_len": ("transformer",),
+}
 TSLIB_VERSIONS = ("2023", "2025")
 LABEL_LEN = 48  # TSLib's scripts: the Transformer's decoder starts from the last 48 input steps
 
@@ -216,6 +224,9 @@ def main(argv):
 
     started = time.time()
     f = flags.FLAGS
+    for flag, models in MODEL_FLAGS.items():
+        if f[flag].present and f.model not in models:
+            raise ValueError(f"--{flag} applies to --model {' or '.join(models)} only.")
     for flag in ("json", "export_dir"):
         if f[flag].value:
             cli.check_writable(flag, f[flag].value, directory=flag == "export_dir")
@@ -238,6 +249,18 @@ def main(argv):
     data = benchmark_data.load_benchmark(
         f.csv, f.protocol, f.features, f.target, f.freq, f.seq_len, f.pred_len
     )
+    batch_size = chosen["batch_size"]
+    first_version = f.tslib_version == "2023"
+    train_starts, val_starts, test_starts = data["starts"]
+    if first_version:
+        for split, starts in (("training", train_starts), ("validation", val_starts)):
+            if len(starts) < batch_size:
+                source = "--batch_size" if f["batch_size"].present else "the scripts' batch size"
+                raise ValueError(
+                    f"The {split} split has {len(starts)} windows, fewer than one batch of "
+                    f"{batch_size} ({source}), and TSLib 2023 drops incomplete batches: give a "
+                    f"smaller --batch_size, more data, or --tslib_version 2025."
+                )
     series = data["series"]
     if np.any(data["constant"]):
         print(f"note: {benchmark_data.constant_note(data['names'], data['constant'])}", flush=True)
@@ -262,9 +285,6 @@ def main(argv):
         seq_len=f.seq_len,
         pred_len=f.pred_len,
     )
-    batch_size = chosen["batch_size"]
-    first_version = f.tslib_version == "2023"
-    train_starts, val_starts, test_starts = data["starts"]
     # TSLib 2023: last incomplete train and validation batches dropped, validation shuffled,
     # test windows one at a time. TSLib 2025: nothing dropped, test in batches.
     train_data = benchmark_data.make_dataset(

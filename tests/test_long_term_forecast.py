@@ -446,8 +446,10 @@ def test_long_term_forecast_writes_json_and_a_savedmodel_that_reloads(
     out, export_dir = os.path.join(str(tmp_path), "out.json"), os.path.join(str(tmp_path), "saved")
     args = ["--csv", path, "--model", model, "--seq_len", "48", "--pred_len", "24", "--epochs", "2",
             "--steps_per_epoch", "2", "--d_model", "16", "--d_ff", "16", "--e_layers", "1",
-            "--n_heads", "2", "--log_every", "1", "--batch_size", "16", "--tslib_version",
-            tslib_version, "--json", out, "--export_dir", export_dir]  # fmt: skip
+            "--log_every", "1", "--batch_size", "16", "--tslib_version", tslib_version,
+            "--json", out, "--export_dir", export_dir]  # fmt: skip
+    if model != "timesnet":
+        args += ["--n_heads", "2"]
     result = _run(SCRIPT, args, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     # A file the authors' scripts do not name: the first line says so and names the defaults.
@@ -609,3 +611,25 @@ def test_torch_adam_steps_as_pytorchs_adam():
         adam.apply_gradients([(tf.constant(gradient), keras_adam)])
     moved, keras_moved = expected - start, keras_adam.numpy() - start
     assert np.max(np.abs(keras_moved - moved) / np.abs(moved)) > 0.05  # epsilon's place matters
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "itransformer", "--top_k", "3"], "--top_k applies to --model timesnet only"),
+        (["--model", "timesnet", "--n_heads", "4"], "--n_heads applies to --model itransformer"),
+        (["--model", "patchtst", "--label_len", "24"], "--label_len applies to --model trans"),
+        (["--batch_size", "512"], "The training split has 349 windows, fewer than one batch of "
+                                  "512 (--batch_size), and TSLib 2023 drops incomplete batches"),
+        (["--csv", "/nonexistent/ETTh1.csv"], "'/nonexistent/ETTh1.csv' cannot be read: No such"),
+    ],
+)  # fmt: skip
+def test_flags_that_cannot_apply_are_refused_before_training(tmp_path, args, message):
+    path = os.path.join(str(tmp_path), "small.csv")
+    _synthetic_csv(path, 600)
+    base = ["--csv", path, "--model", "timesnet", "--seq_len", "48", "--pred_len", "24"]
+    result = _run(SCRIPT, [*base, *args], tmp_path, timeout=120)
+    assert result.returncode == 2
+    assert f"error: {message}" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "epoch 1:" not in result.stdout

@@ -52,7 +52,6 @@ MODEL_FLAGS = {
     "label_len": ("transformer",),
 }
 TSLIB_VERSIONS = ("2023", "2025")
-LABEL_LEN = 48  # TSLib's scripts: the Transformer's decoder starts from the last 48 input steps
 
 
 def define_flags():
@@ -115,7 +114,7 @@ def define_flags():
     )
     flags.DEFINE_integer(
         "label_len",
-        LABEL_LEN,
+        recipes.LABEL_LEN,
         "Known steps the transformer's decoder starts from.",
         lower_bound=0,
     )

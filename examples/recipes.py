@@ -25,6 +25,7 @@ DEFAULTS = dict(
 # No script passes --freq: every file gets run.py's 'h' (4 time features), also the 15- and
 # 10-minute files and exchange_rate's daily rows.
 SCRIPT_FREQ = "h"
+LABEL_LEN = 48  # every TSLib script: the Transformer's decoder starts from the last 48 input steps
 # Per (model, file stem as the scripts' --data_path, pred_len): what the script sets beyond
 # DEFAULTS. Every script passes seq_len 96 and features M. The vanilla Transformer's ETTh1
 # script sets only defaults (e_layers 2, d_layers 1), so it has no rows here.

@@ -9,13 +9,12 @@ projection to the series. No per-window normalisation, as in TSLib.
 
 import tensorflow as tf
 
+from examples import recipes
 from examples.models.encoder import LAYER_NORM_EPSILON, DecoderLayer, encoder, torch_linear
 from tf_tsembed import DataEmbedding
 
 keras = tf.keras
 ops = keras.ops
-
-LABEL_LEN = 48  # TSLib's scripts: the decoder starts from the last 48 input steps
 
 
 def build(
@@ -31,7 +30,7 @@ def build(
     d_layers,
     d_ff,
     dropout,
-    label_len=LABEL_LEN,
+    label_len=recipes.LABEL_LEN,
     activation="gelu",
 ):
     """`[values (B, seq_len, N), time features (B, seq_len, F), decoder time features

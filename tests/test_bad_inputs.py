@@ -226,6 +226,17 @@ def token_wrong_channels_dynamic(at):
     _run_with_unknown_channels(lambda: TokenEmbedding(3, 8), 4, at)
 
 
+@case("token-wrong-channels-xla-dynamic")
+def token_wrong_channels_xla_dynamic(at):
+    at("construction")
+    layer = TokenEmbedding(3, 8)
+    layer.build((None, None, 3))
+    at("trace")
+    forward = _traced(layer, tf.TensorSpec((None, None, None)), jit_compile=True)
+    at("run time")
+    forward(tf.ones((2, 5, 6)))
+
+
 @case("token-channel-multiple-dynamic")
 def token_channel_multiple_dynamic(at):
     _run_with_unknown_channels(lambda: TokenEmbedding(30, 8, kernel_size=5), 60, at)
@@ -252,6 +263,18 @@ def data_mark_length(at):
     layer.build((1, 5, 3), (1, 4, 4))
 
 
+@case("data-mark-batch-xla-dynamic")
+def data_mark_batch_xla_dynamic(at):
+    at("construction")
+    layer = DataEmbedding(3, 8, embed_type="timeF", freq="h")
+    at("trace")
+    specs = [tf.TensorSpec((None, 16, 3)), tf.TensorSpec((None, 16, 4))]
+    forward = tf.function(layer, input_signature=specs, jit_compile=True)
+    forward.get_concrete_function()
+    at("run time")
+    forward(tf.constant(_x((2, 16, 3))), tf.constant(_x((1, 16, 4))))
+
+
 @case("position-too-long")
 def position_too_long(at):
     at("construction")
@@ -276,6 +299,17 @@ def position_too_long_xla(at):
     layer = PositionalEmbedding(max_len=10, d_model=8)
     at("trace")
     _traced(layer, tf.TensorSpec((2, 12, 3)), jit_compile=True)
+
+
+@case("position-too-long-xla-dynamic")
+def position_too_long_xla_dynamic(at):
+    at("construction")
+    layer = PositionalEmbedding(max_len=10, d_model=8)
+    at("trace")
+    forward = _traced(layer, tf.TensorSpec((None, None, 3)), jit_compile=True)
+    assert forward(tf.zeros((2, 10, 3))).shape == (1, 10, 8)
+    at("run time")
+    forward(tf.zeros((2, 12, 3)))
 
 
 @case("data-too-long")

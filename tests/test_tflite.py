@@ -84,5 +84,5 @@ def test_interpreter_fails_on_out_of_range_marks_and_lengths(converted):
     x_mark[0, 1, 0] = 13  # month 13: one past the month table
     with pytest.raises(RuntimeError, match="gather index out of bounds"):
         _run(flatbuffer, x, x_mark, x_feat, x_wide)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="Invalid begin and size"):
         _run(flatbuffer, *_inputs(MAX_LEN + 1, seed=1))

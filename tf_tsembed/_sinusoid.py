@@ -70,8 +70,10 @@ def sinusoid_rows(length, d_model, dtype, max_rows, batch_axis=False):
     `EXACT_TABLE_MAX_ELEMENTS` elements; past that, it builds the rows at run time from two
     tables of about `sqrt(max_rows)` rows, by `sin(a + b) = sin a cos b + cos a sin b`, in ops
     every backend has (TFLite has no float64), to within 3e-7 of the float64 values instead of
-    exactly rounded: no table of `max_rows` rows is built or exported. There, a position >=
-    `max_rows` makes the gather fail (on CPU and TFLite; XLA always has a static length).
+    exactly rounded: no table of `max_rows` rows is built or exported. A tensor `length` past
+    `max_rows` fails everywhere: the gather fails on CPU and in TFLite, and a zero-width slice
+    of `max_rows` rows, joined to the result, fails while XLA compiles ("Expected size[0] in
+    [0, max_rows]"), where a gather would clamp.
     Constants are built here, not captured: a captured eager tensor becomes a placeholder that
     bloats every exported SavedModel.
     """
@@ -82,11 +84,13 @@ def sinusoid_rows(length, d_model, dtype, max_rows, batch_axis=False):
         rows = _host_rows(length, d_model, host_dtype)
         return tf.cast(tf.constant(rows[None] if batch_axis else rows), dtype)
     if max_rows * d_model <= EXACT_TABLE_MAX_ELEMENTS:
-        # A gather, not a slice: a slice past the end clamps, where a gather fails (TFLite).
+        # Not table[:length]: a strided slice past the end clamps, a gather fails.
         rows = tf.gather(tf.constant(_rows_array(max_rows, d_model, host_dtype)), tf.range(length))
     else:
         rows = _split_sinusoid(length, d_model, host_dtype, max_rows)
-    rows = tf.cast(rows, dtype)
+    # XLA clamps gather indices but checks slice bounds when it compiles: no silent rows.
+    in_bounds = tf.slice(tf.zeros((max_rows, 0), rows.dtype), [0, 0], [length, 0])
+    rows = tf.cast(tf.concat([rows, in_bounds], axis=1), dtype)
     return rows[None] if batch_axis else rows
 
 

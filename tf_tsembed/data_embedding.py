@@ -38,9 +38,11 @@ def _paired(layer_name, x, x_mark):
     """`x_mark` (or its shape in `build`) once it has rank 3 and the batch size and length of
     `x`: otherwise it would broadcast or fail late."""
     _checks.rank(layer_name, "`x_mark`", getattr(x_mark, "shape", x_mark), "batch, time, columns")
+    known_now = True
     for axis, what in ((0, "batch size"), (1, "length")):
         size, mark_size = _checks.size(x, axis), _checks.size(x_mark, axis)
         if size is not None and mark_size is not None:  # None: a shape in build, checked at call
+            known_now = known_now and not tf.is_tensor(size == mark_size)
             x_mark = _checks.ensure(
                 x_mark,
                 size == mark_size,
@@ -48,7 +50,15 @@ def _paired(layer_name, x, x_mark):
                 f"{tuple(getattr(x_mark, 'shape', x_mark))} for x shape "
                 f"{tuple(getattr(x, 'shape', x))}",
             )
-    return x_mark
+    if known_now:
+        return x_mark
+    # XLA drops the asserts and would broadcast a batch of 1; it bounds-checks slices when it
+    # compiles, and these two fail there unless batch and length are equal.
+    marks = tf.slice(x_mark, [0, 0, 0], tf.concat([tf.shape(x)[:2], [-1]], 0))
+    empty = tf.cast(x[:, :, :0], x_mark.dtype)
+    return tf.concat(
+        [marks, tf.slice(empty, [0, 0, 0], tf.concat([tf.shape(x_mark)[:2], [0]], 0))], 2
+    )
 
 
 class _SummedEmbedding(keras.layers.Layer):
@@ -191,7 +201,9 @@ class DataEmbedding(_SummedEmbedding):
     Wrong shapes (channels, mark columns, L > max_len, `x_mark` whose batch or length differs
     from `x`) raise ValueError at build or call; out-of-range marks raise InvalidArgumentError
     at run time, except inside an enclosing XLA-compiled function, where run-time asserts are
-    dropped and a gather clamps silently (see `TemporalEmbedding`).
+    dropped and a gather clamps silently (see `TemporalEmbedding`). There, shapes unknown while
+    tracing fail when XLA compiles, with XLA's message: L > max_len and an `x_mark` of another
+    batch or length as "Expected size[0] in [0, n]", a wrong channel count in a reshape.
 
     Example:
 

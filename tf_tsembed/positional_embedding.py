@@ -31,9 +31,9 @@ class PositionalEmbedding(keras.layers.Layer):
         `(1, L, d_model)` tensor in the layer's compute dtype.
 
     Errors: L > max_len raises ValueError naming both when L is static, and
-    InvalidArgumentError at run time when it is not (in TFLite, which drops asserts, a gather
-    refuses it instead). Inside an XLA-compiled function the length is always static, so the
-    check happens while tracing.
+    InvalidArgumentError at run time when it is not. Where asserts are dropped, a slice of
+    max_len rows still refuses it: in TFLite ("Invalid begin and size") and when XLA compiles a
+    length unknown while tracing ("Expected size[0] in [0, max_len]").
 
     Example:
 

@@ -1,5 +1,6 @@
 """What the example scripts share as programs: `--help` without TensorFlow, quiet start-up."""
 
+import math
 import os
 import re
 import sys
@@ -15,8 +16,9 @@ def run(main, define_flags, describe_defaults=None):
 
     `--help` prints the flags (required ones marked) and, from `describe_defaults(FLAGS)` when
     given, what the defaults resolve to, then exits 0 before TensorFlow is imported (absl's own
-    `--help` exits 1). A ValueError (the scripts' refusals of flags and data) prints as one
-    `error:` line and exits 2; `--verbosity 0` or higher shows its traceback instead.
+    `--help` exits 1). A flag absl refuses, and a ValueError or RuntimeError (the scripts'
+    refusals of flags, data and devices), print as one `error:` line and exit 2; with
+    `--verbosity` given, the errors raised in `main` keep their traceback.
     """
     # Level 3: level 2 still prints cuInit's error on every CPU-only machine; errors still surface.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -34,11 +36,42 @@ def run(main, define_flags, describe_defaults=None):
         logging.set_verbosity(logging.WARNING)  # absl's INFO lines from SavedModel writing
         try:
             return main(argv)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
+        except (ValueError, RuntimeError) as error:
+            _refuse(error)
 
-    app.run(quiet_main, argv=argv)
+    def parse(argv):
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as error:
+            _refuse(error)
+
+    app.run(quiet_main, argv=argv, flags_parser=parse)
+
+
+def _refuse(error):
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def define_seed(help_text):
+    """`--seed`, 2021 by default, in the range TensorFlow's and NumPy's seeds take."""
+    flags.DEFINE_integer("seed", 2021, help_text, lower_bound=0, upper_bound=2**32 - 1)
+
+
+def require_learning_rate():
+    """Refuses a `--learning_rate` that is not a finite number > 0 (an unset None passes)."""
+    flags.register_validator(
+        "learning_rate",
+        lambda value: value is None or (math.isfinite(value) and value > 0),
+        message="must be a finite number > 0",
+    )
+
+
+def require_dropout():
+    """Refuses a `--dropout` outside [0, 1) (an unset None passes)."""
+    flags.register_validator(
+        "dropout", lambda value: value is None or 0 <= value < 1, message="must be in [0, 1)"
+    )
 
 
 def define_choice(name, default, choices, help_text):

@@ -88,6 +88,7 @@ def define_flags():
     flags.DEFINE_integer("e_layers", 2, "Encoder layers.", lower_bound=0)
     flags.DEFINE_integer("d_ff", 64, "Feed-forward width.", lower_bound=1)
     flags.DEFINE_float("dropout", 0.1, "Dropout rate.")
+    cli.require_dropout()
     cli.define_choice(
         "embed_type",
         "fixed",
@@ -97,7 +98,8 @@ def define_flags():
     flags.DEFINE_integer("epochs", 3, "Training epochs.", lower_bound=1)
     flags.DEFINE_integer("batch_size", 32, "Batch size per replica.", lower_bound=1)
     flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
-    flags.DEFINE_integer("seed", 2021, "Seed for data, initialisation, dropout and shuffling.")
+    cli.require_learning_rate()
+    cli.define_seed("Seed for data, initialisation, dropout and shuffling.")
     flags.DEFINE_string(
         "export_dir",
         None,
@@ -124,6 +126,12 @@ def main(argv):
     keras = tf.keras
     started = time.time()
     f = flags.FLAGS
+    if f["tpu"].present and f.strategy != "tpu":
+        raise ValueError(f"--tpu applies to --strategy tpu only; got --strategy {f.strategy}.")
+    if f.virtual_cpus > 1 and f.strategy != "mirrored":
+        raise ValueError(
+            f"--virtual_cpus applies to --strategy mirrored only; got --strategy {f.strategy}."
+        )
     if f.export_dir:
         cli.check_writable("export_dir", f.export_dir, directory=True)
     if f.virtual_cpus > 1:

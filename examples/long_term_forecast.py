@@ -105,12 +105,22 @@ def define_flags():
         "learning_rate", None, "Adam's initial learning rate; default: the scripts' value."
     )
     flags.DEFINE_integer(
-        "d_model", None, "Model width; default: the authors' script (examples/recipes.py)."
+        "d_model",
+        None,
+        "Model width; default: the authors' script (examples/recipes.py).",
+        lower_bound=1,
     )
-    flags.DEFINE_integer("n_heads", None, "Attention heads; default: the authors' script.")
-    flags.DEFINE_integer("e_layers", None, "Encoder layers; default: the authors' script.")
     flags.DEFINE_integer(
-        "d_layers", None, "Decoder layers (transformer); default: the authors' script."
+        "n_heads", None, "Attention heads; default: the authors' script.", lower_bound=1
+    )
+    flags.DEFINE_integer(
+        "e_layers", None, "Encoder layers; default: the authors' script.", lower_bound=1
+    )
+    flags.DEFINE_integer(
+        "d_layers",
+        None,
+        "Decoder layers (transformer); default: the authors' script.",
+        lower_bound=1,
     )
     flags.DEFINE_integer(
         "label_len",
@@ -118,7 +128,9 @@ def define_flags():
         "Known steps the transformer's decoder starts from.",
         lower_bound=0,
     )
-    flags.DEFINE_integer("d_ff", None, "Feed-forward width; default: the authors' script.")
+    flags.DEFINE_integer(
+        "d_ff", None, "Feed-forward width; default: the authors' script.", lower_bound=1
+    )
     flags.DEFINE_float("dropout", None, "Dropout rate; default: the authors' script.")
     flags.DEFINE_integer(
         "top_k", None, "TimesNet's number of periods; default: the authors' script.", lower_bound=1
@@ -129,9 +141,9 @@ def define_flags():
         "TimesNet's folded convolution with static shapes (XLA, TPU) instead of the reference's "
         "reshape (graph mode); the two are equal to float rounding.",
     )
-    flags.DEFINE_integer(
-        "seed", 2021, "Seed of initialisation, dropout and shuffling (TSLib's fix_seed)."
-    )
+    cli.define_seed("Seed of initialisation, dropout and shuffling (TSLib's fix_seed).")
+    cli.require_learning_rate()
+    cli.require_dropout()
     flags.DEFINE_string("json", None, "Write the results as JSON to this path.")
     flags.DEFINE_string(
         "export_dir", None, "Write a SavedModel here and check it forecasts as the trained model."
@@ -260,6 +272,16 @@ def main(argv):
                     f"{batch_size} ({source}), and TSLib 2023 drops incomplete batches: give a "
                     f"smaller --batch_size, more data, or --tslib_version 2025."
                 )
+    # An epoch longer than the data would cycle it: steps_per_epoch shortens, never lengthens.
+    batches = (
+        len(train_starts) // batch_size if first_version else -(-len(train_starts) // batch_size)
+    )
+    if f.steps_per_epoch > batches:
+        raise ValueError(
+            f"--steps_per_epoch={f.steps_per_epoch} is more than the {batches} batches of one "
+            f"training epoch ({len(train_starts)} windows, batch {batch_size}); give at most "
+            f"{batches}, or 0 for whole epochs."
+        )
     series = data["series"]
     if np.any(data["constant"]):
         print(f"note: {benchmark_data.constant_note(data['names'], data['constant'])}", flush=True)

@@ -218,6 +218,29 @@ def test_outputs_are_checked_for_writability_before_any_work(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--tpu", "my-tpu"], "--tpu applies to --strategy tpu only; got --strategy default."),
+        (["--virtual_cpus", "2"], "--virtual_cpus applies to --strategy mirrored only"),
+        (["--strategy", "tpu"], "--strategy tpu: no TPU found"),
+        (["--strategy", "foo"], "flag --strategy=foo: must be one of ['default', 'mirrored'"),
+        (["--learning_rate", "-1"], "flag --learning_rate=-1.0: must be a finite number > 0"),
+        (["--dropout", "-0.1"], "flag --dropout=-0.1: must be in [0, 1)"),
+        (["--seed", "-1"], "flag --seed=-1: -1 is not an integer in the range [0, 4294967295]"),
+    ],
+)
+def test_forecast_refuses_flags_in_one_line_before_training(args, message):
+    env = dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-m", "examples.forecast", *args],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"error: {message}" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "epoch" not in result.stdout.lower()
+
+
 @pytest.mark.parametrize("script", ["examples.forecast", "examples.long_term_forecast"])
 def test_an_unwritable_output_stops_the_run_before_training(tmp_path, script):
     a_file = tmp_path / "a_file"

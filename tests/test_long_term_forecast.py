@@ -622,6 +622,17 @@ def test_torch_adam_steps_as_pytorchs_adam():
         (["--batch_size", "512"], "The training split has 349 windows, fewer than one batch of "
                                   "512 (--batch_size), and TSLib 2023 drops incomplete batches"),
         (["--csv", "/nonexistent/ETTh1.csv"], "'/nonexistent/ETTh1.csv' cannot be read: No such"),
+        (["--steps_per_epoch", "100"], "--steps_per_epoch=100 is more than the 10 batches of one "
+                                       "training epoch (349 windows, batch 32)"),
+        (["--model", "itransformer", "--n_heads", "0"], "flag --n_heads=0: 0 is not a positive"),
+        (["--e_layers", "-1"], "flag --e_layers=-1: -1 is not a positive integer"),
+        (["--model", "transformer", "--d_layers", "-2"], "flag --d_layers=-2: -2 is not a posi"),
+        (["--d_ff", "0"], "flag --d_ff=0: 0 is not a positive integer"),
+        (["--learning_rate", "nan"], "flag --learning_rate=nan: must be a finite number > 0"),
+        (["--learning_rate", "0"], "flag --learning_rate=0.0: must be a finite number > 0"),
+        (["--dropout", "1"], "flag --dropout=1.0: must be in [0, 1)"),
+        (["--seed", "-1"], "flag --seed=-1: -1 is not an integer in the range [0, 4294967295]"),
+        (["--pred_len", "0"], "flag --pred_len=0: 0 is not a positive integer"),
     ],
 )  # fmt: skip
 def test_flags_that_cannot_apply_are_refused_before_training(tmp_path, args, message):

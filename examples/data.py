@@ -10,8 +10,10 @@ import csv
 import gzip
 import io
 import lzma
+import math
 import re
 import zipfile
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -31,25 +33,101 @@ _CALENDAR_DAYS = {"m": (28, 31), "q": (89, 92), "y": (365, 366)}
 
 
 # Year first, '-' or '/' between fields, month and day with or without a leading zero, an
-# optional time (hours unpadded as in TSLib's exchange_rate.csv; minutes, seconds, fraction
-# optional)
-# and an optional UTC offset: ISO `2016-07-01 00:00:00` and `1990/1/1 0:00` alike.
+# optional time and an optional UTC offset: ISO `2016-07-01 00:00:00` and `1990/1/1 0:00`
+# alike. Hours are unpadded before minutes (as in TSLib's exchange_rate.csv) and two digits
+# without them (`2016-07-01 05`; pandas does not parse `2016-07-01 5`); seconds and a fraction
+# are optional.
 _DATE = re.compile(
     r"(\d{4})([-/])(\d{1,2})\2(\d{1,2})"
-    r"(?:[ T](\d{1,2})(?::(\d{2})(?::(\d{2})(\.\d{1,9})?)?)?)?"
+    r"(?:[ T](\d{1,2}(?=:)|\d{2})(?::(\d{2})(?::(\d{2})(\.\d{1,9})?)?)?)?"
     r"\s*(?:Z|[+-]\d{2}:?\d{2})?"
 )
+# The first and last instants datetime64[ns] holds (pandas' Timestamp range), as the ISO
+# strings `_parse_dates` builds: fixed width, so they compare as the instants do.
+_FIRST_DATE = str(np.datetime64(np.iinfo(np.int64).min + 1, "ns"))  # 1677-09-21T00:12:43.1...
+_LAST_DATE = str(np.datetime64(np.iinfo(np.int64).max, "ns"))  # 2262-04-11T23:47:16.8...
+# A number as pandas reads one: ASCII digits, an optional sign, decimal point and exponent,
+# ASCII white space around. Python's float() also takes `1_000`, other scripts' digits (`١٢`)
+# and Unicode spaces, which pandas leaves as text.
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
+# A character no such number holds: where none is found, float64 conversion can be trusted.
+_NOT_IN_NUMBERS = re.compile(r"[^0-9eE+\-. \t\n\r\f\v]")
 # What a compressed file starts with; pandas goes by the extension, this by the content.
+# examples.recipes.data_name strips the matching file name suffixes (.gz, .bz2, .xz, .zip).
 _COMPRESSED = {
     b"\x1f\x8b": ("gzip", gzip.decompress),
     b"BZh": ("bz2", bz2.decompress),
     b"\xfd7zXZ\x00": ("xz", lzma.decompress),
 }
+_ZIP = b"PK\x03\x04"
+# What a corrupt or truncated stream raises: gzip's OSError and EOFError, zlib.error from a
+# broken deflate stream (gzip, zip), bz2's ValueError and OSError, lzma.LZMAError, zipfile's
+# BadZipFile, NotImplementedError (an unsupported zip method), RuntimeError (an encrypted zip).
+_BROKEN_STREAM = (
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+    lzma.LZMAError,
+    zipfile.BadZipFile,
+    NotImplementedError,
+    RuntimeError,
+)
+# Byte order marks and the encoding they announce, which the bytes after them must follow.
+_BOMS = {
+    b"\xff\xfe": ("utf-16-le", "UTF-16"),
+    b"\xfe\xff": ("utf-16-be", "UTF-16"),
+    b"\xef\xbb\xbf": ("utf-8", "UTF-8"),
+}
+# Bytes that, read as Latin-1, are C1 control characters: in practice Windows-1252 text.
+_WINDOWS_1252 = re.compile(rb"[\x80-\x9f]")
+
+
+def _not_decompressed(path, name, error):
+    """The error for a file that starts like a `name` (gzip, zip, ...) file but is corrupt."""
+    return ValueError(f"{path}: starts like a {name} file but does not decompress: {error}.")
+
+
+def _line_at(text):
+    """The line number (from 1) of the end of `text`, lines ending as the csv module ends them."""
+    return len(re.findall(r"\r\n|\r|\n", text)) + 1
+
+
+def _decode(path, raw):
+    """`raw` decoded: UTF-16 with BOM, UTF-8 with or without BOM, else Latin-1 (which reads any
+    byte). A BOM whose encoding the bytes break, and Latin-1's C1 control characters (0x80 to
+    0x9F, Windows-1252 text in practice: pandas refuses both) are refused naming the line."""
+    for bom, (encoding, label) in _BOMS.items():
+        if raw.startswith(bom):
+            content = raw[len(bom) :]
+            try:
+                return content.decode(encoding)
+            except UnicodeDecodeError as error:
+                line = _line_at(content[: error.start].decode(encoding))
+                raise ValueError(
+                    f"{path}, line {line}: starts with a {label} byte order mark but is not "
+                    f"{label} ({error.reason}, byte {len(bom) + error.start + 1} of the file): "
+                    f"save it as UTF-8."
+                ) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    control = _WINDOWS_1252.search(raw)
+    if control:
+        byte = raw[control.start() : control.start() + 1]
+        shown = byte.decode("cp1252", errors="replace")
+        raise ValueError(
+            f"{path}, line {_line_at(raw[: control.start()].decode('latin-1'))}: is not UTF-8 "
+            f"and byte 0x{byte.hex().upper()} is a control character in Latin-1: the file "
+            f"looks like Windows-1252 text ({shown!r}); save it as UTF-8."
+        )
+    return raw.decode("latin-1")
 
 
 def _text(path):
-    """The file's text: decompressed (gzip, bz2, xz, a one-file zip) and decoded (UTF-8 with or
-    without BOM, UTF-16 with BOM, else Latin-1, which reads any byte)."""
+    """The file's text: decompressed (gzip, bz2, xz, a one-file zip) and decoded (`_decode`).
+    A corrupt or truncated compressed file is refused naming the file and the compression."""
     try:
         with open(path, "rb") as file:
             raw = file.read()
@@ -59,29 +137,25 @@ def _text(path):
         if raw.startswith(magic):
             try:
                 raw = decompress(raw)
-            except (OSError, EOFError, lzma.LZMAError) as error:
-                raise ValueError(
-                    f"{path}: starts like a {name} file but does not decompress: {error}."
-                ) from None
-    if raw.startswith(b"PK\x03\x04"):
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            members = [name for name in archive.namelist() if not name.endswith("/")]
-            if len(members) != 1:
-                raise ValueError(
-                    f"{path}: a zip archive must hold exactly one CSV file; it holds {members}."
-                )
-            raw = archive.read(members[0])
+            except _BROKEN_STREAM as error:
+                raise _not_decompressed(path, name, error) from None
+    if raw.startswith(_ZIP):
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                members = [name for name in archive.namelist() if not name.endswith("/")]
+                if len(members) == 1:
+                    raw = archive.read(members[0])
+        except _BROKEN_STREAM as error:
+            raise _not_decompressed(path, "zip", error) from None
+        if len(members) != 1:
+            raise ValueError(
+                f"{path}: a zip archive must hold exactly one CSV file; it holds {members}."
+            )
     if raw.startswith(b"\x28\xb5\x2f\xfd"):
         raise ValueError(
             f"{path}: is zstd-compressed, which is not read here: decompress it first (zstd -d)."
         )
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = raw.decode("utf-16")
-    else:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
+    text = _decode(path, raw)
     if "\x00" in text:
         raise ValueError(f"{path}: holds NUL bytes: it is not a text CSV file.")
     return text
@@ -115,7 +189,8 @@ def _header(path, header):
 
 
 def _parse_dates(path, texts, lines):
-    """`datetime64[ns]` of the `date` fields; an error names the line of one that is no date."""
+    """`datetime64[ns]` of the `date` fields; an error names the line of one that is no date or
+    is outside what datetime64[ns] holds (1677-09-21 to 2262-04-11), which numpy would wrap."""
     iso = []
     for text, line in zip(texts, lines):
         match = _DATE.fullmatch(text)
@@ -126,10 +201,17 @@ def _parse_dates(path, texts, lines):
                 f"ambiguous and refused); got {text!r}."
             )
         year, _, month, day, hour, minute, second, fraction = match.groups()
-        iso.append(
+        value = (
             f"{year}-{int(month):02d}-{int(day):02d}T{int(hour or 0):02d}:{minute or '00'}:"
             f"{second or '00'}{fraction or ''}"
         )
+        if not _FIRST_DATE <= value <= _LAST_DATE:
+            raise ValueError(
+                f"{path}, line {line}: the `date` field {text!r} is outside the dates "
+                f"datetime64[ns] holds, {_FIRST_DATE[:10]} to {_LAST_DATE[:10]} (pandas' "
+                f"nanosecond timestamps)."
+            )
+        iso.append(value)
     try:
         return np.array(iso, dtype="datetime64[ns]")
     except ValueError:
@@ -143,35 +225,35 @@ def _parse_dates(path, texts, lines):
         raise
 
 
-def _parse_numbers(path, rows, lines, names):
-    """A float64 `(rows, columns)` array; an error names the line and the column of a field
-    that is not a finite number (empty, NaN and Inf fields included)."""
-    try:
-        values = np.array(rows, dtype=np.float64)
-    except ValueError:
-        values = None
-    bad = None
-    if values is None:
-        for row, line in zip(rows, lines):
-            for name, field in zip(names, row):
-                try:
-                    float(field)
-                except ValueError:
-                    bad = (line, name, field)
-                    break
-            if bad:
-                break
-    elif not np.all(np.isfinite(values)):
-        row, column = np.argwhere(~np.isfinite(values))[0]
-        bad = (lines[row], names[column], rows[row][column])
-    if bad is None:
-        return values
-    line, name, field = bad
-    raise ValueError(
+def _not_a_number(path, line, name, field):
+    """The error for a field of column `name` that is not a finite number."""
+    return ValueError(
         f"{path}, line {line}: column {name!r} must hold a finite number; got {field!r} (empty, "
         f"NaN and Inf fields are refused: the scaler and every window touching them would "
         f"carry them)."
     )
+
+
+def _parse_numbers(path, rows, lines, names):
+    """A float64 `(rows, columns)` array; an error names the line and the column of the first
+    field that is not a finite number as pandas reads one (`_NUMBER`): empty, NaN and Inf
+    fields included, and what float() takes but pandas reads as text (`1_000`, `١٢`, a
+    non-breaking space)."""
+    try:
+        values = np.array(rows, dtype=np.float64)
+    except ValueError:
+        values = None
+    if (
+        values is not None
+        and np.all(np.isfinite(values))
+        and not any(_NOT_IN_NUMBERS.search("".join(row)) for row in rows)
+    ):
+        return values
+    for row, line in zip(rows, lines):
+        for name, field in zip(names, row):
+            if not (_NUMBER.fullmatch(field) and math.isfinite(float(field))):
+                raise _not_a_number(path, line, name, field)
+    raise AssertionError("unreachable: every field is a finite number, which numpy converts")
 
 
 def read_csv(path):
@@ -181,20 +263,39 @@ def read_csv(path):
     with a `date` column (names stripped of surrounding spaces) and one comma-separated row per
     time step; UTF-8 (with or without BOM), UTF-16 with BOM or Latin-1; plain or gzip, bz2, xz
     or one-file zip compressed (told by the content, whatever the extension); blank lines
-    skipped; dates year first (`2016-07-01 00:00:00`, `2016-07-01T00:00`, `1990/1/1 0:00`,
-    `2016-07-01`, fractions of a second, a UTC offset, which is dropped: the wall-clock time
-    counts, as pandas' calendar fields give it). Everything else is refused with a ValueError
-    naming the file, the line and the field: a wrong field count, a field that is not a finite
-    number (empty, NaN, Inf), a date that is not one of those forms, an unnamed or repeated
-    column, dates that do not strictly increase.
+    skipped (empty or white-space lines, as pandas skips them); dates year first
+    (`2016-07-01 00:00:00`, `2016-07-01T00:00`, `2016-07-01 00`, `1990/1/1 0:00`, `2016-07-01`,
+    fractions of a second, a UTC offset, which is dropped: the wall-clock time counts, as
+    pandas' calendar fields give it) from 1677-09-21 to 2262-04-11 (what datetime64[ns] holds);
+    numbers in ASCII (`1.5`, `-2e3`, spaces around). Everything else is refused with a
+    ValueError naming the file, the line and the field: a wrong field count, a field that is not
+    a finite number (empty, NaN, Inf, `1_000`, non-ASCII digits or spaces), a row of empty
+    fields (`,,` or `""`: a row of NaN to pandas), a date that is not one of those forms or out
+    of that range, an unnamed or repeated column, dates that do not strictly increase, a
+    corrupt compressed file, bytes that break the byte order mark's encoding, Latin-1's control
+    characters 0x80 to 0x9F (Windows-1252 text).
     """
-    rows = csv.reader(io.StringIO(_text(path), newline=""))
+    text = _text(path)
+    last = [""]  # the physical line the csv reader read last
+
+    def physical_lines():
+        for line in io.StringIO(text, newline=""):
+            last[0] = line
+            yield line
+
+    rows = csv.reader(physical_lines())
     try:
         names, date_index = _header(path, next(rows, None))
         lines, texts, fields = [], [], []
         for row in rows:
             if not any(field.strip() for field in row):
-                continue  # a blank line, as pandas skips
+                if not last[0].strip(" \t\r\n"):
+                    continue  # an empty or white-space line, as pandas skips
+                # Delimiters or quotes only (`,,`, `""`): a row of NaN to pandas.
+                numeric = [i for i in range(len(names)) if i != date_index]
+                if numeric:
+                    field = row[numeric[0]] if numeric[0] < len(row) else ""
+                    raise _not_a_number(path, rows.line_num, names[numeric[0]], field)
             if len(row) != len(names):
                 raise ValueError(
                     f"{path}, line {rows.line_num}: expected {len(names)} fields like the header "

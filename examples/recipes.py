@@ -161,8 +161,14 @@ PUBLISHED = {
 
 
 def data_name(path):
-    """The data set's name as the scripts' `--data_path` gives it: the file name's stem."""
-    return os.path.splitext(os.path.basename(path))[0]
+    """The data set's name as the scripts' `--data_path` gives it: the file name's stem, less a
+    compression suffix examples.data reads (`weather.csv.gz` is `weather`, as `weather.csv`)."""
+    name = os.path.basename(path)
+    for suffix in (".gz", ".bz2", ".xz", ".zip"):  # examples.data._COMPRESSED and zip
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return os.path.splitext(name)[0]
 
 
 def in_scripts(model, data, pred_len):

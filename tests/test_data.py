@@ -3,6 +3,7 @@ scaler against scikit-learn's rule, and the frequency inferred from the dates.""
 
 import bz2
 import gzip
+import io
 import lzma
 import os
 import zipfile
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from examples import data
+from examples import data, recipes
 
 ETT_LIKE = (
     "date,HUFL,HULL,OT\n"
@@ -37,6 +38,13 @@ def _write(tmp_path, text, name="series.csv", encoding="utf-8", compress=None):
     raw = {None: lambda b: b, "gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[
         compress
     ](raw)
+    with open(path, "wb") as file:
+        file.write(raw)
+    return path
+
+
+def _write_bytes(tmp_path, raw, name="series.csv"):
+    path = os.path.join(str(tmp_path), name)
     with open(path, "wb") as file:
         file.write(raw)
     return path
@@ -74,6 +82,15 @@ PANDAS_READS = {
     "bom": ("\ufeff" + ETT_LIKE, {}),
     "quoted": ('"date","a b","OT"\n"2020-01-01","1.5","2"\n"2020-01-02","3","4e2"\n', {}),
     "blank-lines": ("date,OT\n2020-01-01,1\n\n2020-01-02,2\n\n\n", {}),
+    "white-space-lines": ("date,OT\n2020-01-01,1\n   \n\t\n2020-01-02,2\n \n", {}),
+    "number-forms": (
+        "date,OT\n2020-01-01,1.\n2020-01-02,.5\n2020-01-03, +1.e5\t\n2020-01-04,-2E-3\n",
+        {},
+    ),
+    "edges-of-datetime64-ns": (
+        "date,OT\n1677-09-22 00:00,1\n1970-01-01 00:00,2\n2262-04-11 23:00,3\n",
+        {},
+    ),
     "spaces-in-fields": ("date,OT\n2020-01-01, 1.5 \n2020-01-02,-2 \n", {}),
     "header-spaces": ("date, a ,OT\n2020-01-01,1,2\n2020-01-02,3,4\n", {}),
     "unpadded-iso": ("date,OT\n2016-7-1 0:00:00,1\n2016-7-2 0:00:00,2\n", {}),
@@ -130,6 +147,40 @@ REFUSED = {
         'date,OT\n2020-01-01,"1,234"\n',
         r"line 2: column 'OT' must hold a finite number; got '1,234'",
     ),
+    # float() takes these; pandas reads them as text.
+    "underscore": (
+        "date,OT\n2020-01-01,1\n2020-01-02,1_000\n",
+        r"line 3: column 'OT' must hold a finite number; got '1_000'",
+    ),
+    "arabic-indic-digits": (
+        "date,OT\n2020-01-01,\u0661\u0662\n",
+        r"line 2: column 'OT' must hold a finite number; got '\u0661\u0662'",
+    ),
+    "fullwidth-digits": (
+        "date,OT\n2020-01-01,\uff11\uff12\n",
+        r"line 2: column 'OT' must hold a finite number; got '\uff11\uff12'",
+    ),
+    "non-breaking-space": (
+        "date,OT\n2020-01-01,\xa01.5\n",
+        r"line 2: column 'OT' must hold a finite number; got '\\xa01.5'",
+    ),
+    "overflow": (
+        "date,OT\n2020-01-01,1e999\n",
+        r"line 2: column 'OT' must hold a finite number; got '1e999'",
+    ),
+    # A line of delimiters or quotes is a row of NaN to pandas, not a blank line.
+    "row-of-commas": (
+        "date,a,OT\n2020-01-01,1,2\n,,\n2020-01-03,3,4\n",
+        r"line 3: column 'a' must hold a finite number; got ''",
+    ),
+    "row-of-spaces": (
+        "date,a,OT\n2020-01-01,1,2\n , , \n2020-01-03,3,4\n",
+        r"line 3: column 'a' must hold a finite number; got ' '",
+    ),
+    "row-of-quotes": (
+        'date,a,OT\n2020-01-01,1,2\n""\n2020-01-03,3,4\n',
+        r"line 3: column 'a' must hold a finite number; got ''",
+    ),
     "short-row": (
         "date,a,OT\n2020-01-01,1,2\n2020-01-02,3\n",
         r"line 3: expected 3 fields like the header \['date', 'a', 'OT'\]; got 2",
@@ -150,6 +201,29 @@ REFUSED = {
     "hour-25": (
         "date,OT\n1990/1/1 25:00,1\n",
         r"line 2: the `date` field '1990/1/1 25:00' is not a valid date or time",
+    ),
+    # pandas parses `2016-07-01 05` and `2016-07-01 5:00`, not a one-digit hour alone.
+    "one-digit-hour": (
+        "date,OT\n2016-07-01 4,1\n2016-07-01 5,2\n",
+        r"line 2: the `date` field must be a date.*got '2016-07-01 4'",
+    ),
+    "one-digit-hour-slashes": (
+        "date,OT\n1990/1/1 5,1\n",
+        r"line 2: the `date` field must be a date.*got '1990/1/1 5'",
+    ),
+    # numpy's datetime64[ns] would wrap these around silently (1500 to 2084, 2300 to 1715).
+    "year-1500": (
+        "date,OT\n1500-01-01,1\n1500-01-02,2\n",
+        r"line 2: the `date` field '1500-01-01' is outside the dates datetime64\[ns\] holds, "
+        r"1677-09-21 to 2262-04-11",
+    ),
+    "year-2300": (
+        "date,OT\n2262-04-11,1\n2300-01-01 00:00,2\n",
+        r"line 3: the `date` field '2300-01-01 00:00' is outside the dates datetime64\[ns\]",
+    ),
+    "just-before-datetime64-ns": (
+        "date,OT\n1677-09-21 00:12:43,1\n",
+        r"line 2: the `date` field '1677-09-21 00:12:43' is outside",
     ),
     "repeated-date": (
         "date,OT\n2020-01-01,1\n2020-01-02,2\n2020-01-02,3\n",
@@ -213,6 +287,97 @@ def test_undecodable_and_binary_files_are_refused_clearly(tmp_path):
         ValueError, match=r"must hold exactly one CSV file; it holds \['a.csv', 'b.csv'\]"
     ):
         data.read_csv(archive)
+
+
+def _zip(raw):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("inner.csv", raw)
+    return buffer.getvalue()
+
+
+def _broken_deflate(compressed, start):
+    """`compressed` with its deflate stream, from byte `start`, overwritten by 0xFF bytes."""
+    return compressed[:start] + b"\xff" * 16 + compressed[start + 16 :]
+
+
+_LONG = (ETT_LIKE * 50).encode()
+CORRUPT = {
+    "gzip-truncated": ("gzip", lambda: gzip.compress(_LONG)[:-20]),
+    "gzip-bad-deflate": ("gzip", lambda: _broken_deflate(gzip.compress(_LONG), 10)),
+    "bz2-truncated": ("bz2", lambda: bz2.compress(_LONG)[:-20]),
+    "bz2-bad-stream": ("bz2", lambda: _broken_deflate(bz2.compress(_LONG), 10)),
+    "xz-truncated": ("xz", lambda: lzma.compress(_LONG)[:-20]),
+    "zip-truncated": ("zip", lambda: _zip(_LONG)[:60]),
+    "zip-bad-deflate": ("zip", lambda: _broken_deflate(_zip(_LONG), 40)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT))
+def test_corrupt_compressed_files_are_refused_naming_the_file_and_compression(tmp_path, case):
+    compression, corrupt = CORRUPT[case]
+    path = _write_bytes(tmp_path, corrupt(), name="series.csv." + compression)
+    with pytest.raises(
+        ValueError, match=rf"starts like a {compression} file but does not decompress: \S"
+    ) as raised:
+        data.read_csv(path)
+    assert str(raised.value).startswith(path)
+
+
+MISENCODED = {
+    # The BOM says UTF-8; line 3 holds Latin-1 'é'. pandas refuses it (UnicodeDecodeError).
+    "utf-8-bom-then-latin-1": (
+        b"\xef\xbb\xbfdate,OT\n2020-01-01,1\r\n2020-01-02,2\xe9\n",
+        r"line 3: starts with a UTF-8 byte order mark but is not UTF-8 \(invalid continuation "
+        r"byte, byte 38 of the file\): save it as UTF-8",
+    ),
+    "utf-16-bom-odd-length": (
+        "date,OT\n2020-01-01,1\n".encode("utf-16") + b"\x00",
+        r"line 3: starts with a UTF-16 byte order mark but is not UTF-16",
+    ),
+    # Windows-1252 '€' (0x80): a C1 control character in Latin-1.
+    "windows-1252": (
+        "date,OT \u20ac\n2020-01-01,1\n".encode("cp1252"),
+        r"line 1: is not UTF-8 and byte 0x80 is a control character in Latin-1: the file looks "
+        r"like Windows-1252 text \('\u20ac'\); save it as UTF-8",
+    ),
+    "windows-1252-later-line": (
+        "date,OT\n2020-01-01,1\n2020-01-02,2 \u201c\n".encode("cp1252"),
+        r"line 3: is not UTF-8 and byte 0x93 is a control character in Latin-1",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISENCODED))
+def test_misencoded_files_are_refused_naming_the_line(tmp_path, case):
+    raw, message = MISENCODED[case]
+    path = _write_bytes(tmp_path, raw)
+    with pytest.raises(ValueError, match=message) as raised:
+        data.read_csv(path)
+    assert str(raised.value).startswith(path)
+
+
+def test_latin_1_without_c1_bytes_is_still_read(tmp_path):
+    path = _write(tmp_path, "date,T (\u00b0C),OT\n2020-01-01,1.5,2\n", encoding="latin-1")
+    _assert_reads_as_pandas(path, encoding="latin-1")
+    assert data.read_csv(path)[1] == ["T (\u00b0C)", "OT"]
+
+
+@pytest.mark.parametrize("compress", ["gzip", "bz2", "xz", "zip"])
+def test_compressed_copy_of_a_scripts_file_keeps_its_name_and_freq(tmp_path, compress):
+    dates = np.datetime64("2020-01-01T00:00") + np.arange(200) * np.timedelta64(10, "m")
+    text = "date,p (mbar),OT\n" + "".join(
+        f"{str(date).replace('T', ' ')}:00,{1000 + i % 7},{i % 5}\n" for i, date in enumerate(dates)
+    )
+    extension = {"gzip": ".gz", "bz2": ".bz2", "xz": ".xz", "zip": ".zip"}[compress]
+    plain = _write(tmp_path, text, name="weather.csv")
+    packed = _write(tmp_path, text, name="weather.csv" + extension, compress=compress)
+    assert recipes.data_name(packed) == recipes.data_name(plain) == "weather"
+    loaded = [data.load_benchmark(path, None, "M", "OT", None, 8, 4) for path in (plain, packed)]
+    # The authors' scripts give weather run.py's 'h' (4 time features), not the dates' '10min'.
+    assert [each["freq"] for each in loaded] == ["h", "h"]
+    np.testing.assert_array_equal(loaded[0]["marks"], loaded[1]["marks"])
+    assert loaded[1]["marks"].shape == (200, 4)
 
 
 def test_standardize_follows_scikit_learns_rule_for_constant_columns():

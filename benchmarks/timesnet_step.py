@@ -7,7 +7,8 @@ Timed side by side in interleaved rounds, one Adam step each (forward with dropo
 gradients, update) on the same batch: examples/models/timesnet.py with the reference's reshape
 (graph mode, as `fit` runs on CPU), with the static-shape taps in graph mode and under XLA, and,
 when torch is installed, `benchmarks/torch_timesnet.py` (TSLib's six convolutions per Inception
-block). `keras / torch` is our median over PyTorch's.
+block, and the same with each block as one convolution, as ours). `x PyTorch` is a median over
+the median of TSLib's form.
 """
 
 import os
@@ -38,6 +39,7 @@ flags.DEFINE_bool("profile", False, "Also time the parts of one step of ours.")
 flags.DEFINE_string("json", None, "Write the medians as JSON to this path.")
 
 FEATURES = 4  # timeF, freq 'h'
+TORCH = "PyTorch, TSLib's TimesNet (six convolutions)"
 
 
 def _sizes():
@@ -79,8 +81,9 @@ def keras_step(static_shapes, jit_compile):
     return model, lambda: step(*inputs).numpy()
 
 
-def torch_step():
-    """The same step of TSLib's TimesNet in PyTorch, or None without torch."""
+def torch_step(one_convolution=False):
+    """The same step of TSLib's TimesNet in PyTorch, or None without torch; `one_convolution`
+    runs each Inception block as our model does, one convolution instead of six."""
     # PyTorch's OpenMP threads otherwise spin after each step and slow the next candidate.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
@@ -90,7 +93,12 @@ def torch_step():
     except ImportError:
         return None
     model = torch_timesnet.TimesNet(
-        FLAGS.seq_len, FLAGS.pred_len, FLAGS.channels, FEATURES, **_sizes()
+        FLAGS.seq_len,
+        FLAGS.pred_len,
+        FLAGS.channels,
+        FEATURES,
+        **_sizes(),
+        one_convolution=one_convolution,
     ).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     x, marks, y = (torch.tensor(a) for a in _batch())
@@ -186,10 +194,11 @@ def main(argv):
     }
     torch = torch_step()
     if torch is not None:
-        steps["PyTorch, TSLib's TimesNet (six convolutions)"] = torch
+        steps[TORCH] = torch
+        steps["PyTorch, each Inception block as one convolution"] = torch_step(True)
     samples = time_side_by_side(steps, Timing(FLAGS.reps, FLAGS.warmup), sync=lambda: None)
     medians = {name: float(np.median(times)) for name, times in samples.items()}
-    torch_ms = medians.get("PyTorch, TSLib's TimesNet (six convolutions)")
+    torch_ms = medians.get(TORCH)
     rows = [
         [name, medians[name], f"{min(t):.1f}-{max(t):.1f}", _report.ratio(medians[name], torch_ms)]
         for name, t in samples.items()

@@ -2,7 +2,9 @@
 
 Written from TSLib's `models/TimesNet.py`, `layers/Conv_Blocks.py` (Inception_Block_V1, six
 separate convolutions) and `layers/Embed.py` (DataEmbedding with timeF features), long-term
-forecast path only; `padding` picks TSLib 2023's last-row padding or 2025's zeros. Needs torch.
+forecast path only; `padding` picks TSLib 2023's last-row padding or 2025's zeros;
+`one_convolution=True` runs each Inception block as one convolution with the mean of the
+zero-padded kernels (the same weights and math, as our Keras model computes it). Needs torch.
 """
 
 import math
@@ -13,8 +15,9 @@ from torch import nn
 
 
 class Inception(nn.Module):
-    def __init__(self, in_channels, out_channels, num_kernels):
+    def __init__(self, in_channels, out_channels, num_kernels, one_convolution=False):
         super().__init__()
+        self.one_convolution = one_convolution
         self.kernels = nn.ModuleList(
             nn.Conv2d(in_channels, out_channels, kernel_size=2 * i + 1, padding=i)
             for i in range(num_kernels)
@@ -24,15 +27,22 @@ class Inception(nn.Module):
             nn.init.constant_(conv.bias, 0)
 
     def forward(self, x):
-        return torch.stack([conv(x) for conv in self.kernels], dim=-1).mean(-1)
+        if not self.one_convolution:
+            return torch.stack([conv(x) for conv in self.kernels], dim=-1).mean(-1)
+        n = len(self.kernels)
+        padded = [nn.functional.pad(c.weight, [n - 1 - i] * 4) for i, c in enumerate(self.kernels)]
+        bias = torch.stack([c.bias for c in self.kernels]).mean(0)
+        return nn.functional.conv2d(x, torch.stack(padded).mean(0), bias, padding=n - 1)
 
 
 class TimesBlock(nn.Module):
-    def __init__(self, length, d_model, d_ff, top_k, num_kernels, padding):
+    def __init__(self, length, d_model, d_ff, top_k, num_kernels, padding, one_convolution):
         super().__init__()
         self.length, self.top_k, self.padding = length, top_k, padding
         self.conv = nn.Sequential(
-            Inception(d_model, d_ff, num_kernels), nn.GELU(), Inception(d_ff, d_model, num_kernels)
+            Inception(d_model, d_ff, num_kernels, one_convolution),
+            nn.GELU(),
+            Inception(d_ff, d_model, num_kernels, one_convolution),
         )
 
     def forward(self, x):
@@ -77,6 +87,7 @@ class TimesNet(nn.Module):
         top_k=5,
         num_kernels=6,
         padding="last_rows",
+        one_convolution=False,
     ):
         super().__init__()
         self.seq_len, self.pred_len = seq_len, pred_len
@@ -92,7 +103,9 @@ class TimesNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.predict_linear = nn.Linear(seq_len, seq_len + pred_len)
         self.blocks = nn.ModuleList(
-            TimesBlock(seq_len + pred_len, d_model, d_ff, top_k, num_kernels, padding)
+            TimesBlock(
+                seq_len + pred_len, d_model, d_ff, top_k, num_kernels, padding, one_convolution
+            )
             for _ in range(e_layers)
         )
         self.layer_norm = nn.LayerNorm(d_model)

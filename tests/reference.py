@@ -1,4 +1,4 @@
-"""Independent NumPy references written from the formulas in SPEC.md, in float64.
+"""Independent NumPy references written from the formulas in docs/formulas.md, in float64.
 
 They share no code with the package: loops over the formula's indices where that is cheap, and
 a different vectorisation of the sinusoid (exp/log, as the PyTorch reference writes it).

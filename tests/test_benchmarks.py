@@ -170,3 +170,30 @@ def test_timesnet_step_times_every_variant_and_the_parts_of_a_step(tmp_path):
     except ImportError:
         return
     assert medians["PyTorch, TSLib's TimesNet (six convolutions)"] > 0
+    assert medians["PyTorch, each Inception block as one convolution"] > 0
+
+
+@pytest.mark.slow
+def test_torch_timesnet_train_runs_tslibs_loop_and_reports_the_test_metrics(tmp_path):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pytest.skip("torch is not installed")
+    path = tmp_path / "small.csv"
+    hours = np.arange("2024-01-01T00", "2024-01-26T00", dtype="datetime64[h]")  # 600 rows
+    values = np.random.default_rng(0).normal(size=(len(hours), 3))
+    lines = ["date,a,b,OT"] + [
+        f"{str(hour).replace('T', ' ')}:00:00," + ",".join(f"{v:.4f}" for v in row)
+        for hour, row in zip(hours, values)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    args = ["-m", "benchmarks.torch_timesnet_train", f"--csv={path}", "--seq_len=48"]
+    args += ["--pred_len=24", "--epochs=2", "--steps_per_epoch=2", "--d_model=8", "--d_ff=8"]
+    result = _run(args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["epoch 1", "epoch 2"], lines
+    # custom split 70/10/20 of 600 rows: test rows 480..599, inputs from row 432, 97 windows
+    assert lines[-1].startswith("test (97 windows): MSE "), lines
+    mse = float(lines[-1].split("MSE ")[1].split(",")[0])
+    assert 0 < mse < 10

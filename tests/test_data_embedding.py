@@ -18,7 +18,7 @@ from tf_tsembed import (
 
 keras = tf.keras
 C_IN, D_MODEL, LENGTH = 3, 7, 10
-# From SPEC: table sizes of the mark columns (coarse to fine) and the values the calendar produces.
+# From docs/formulas.md: table sizes of the mark columns (coarse to fine), the values they take.
 TABLE_SIZES = (13, 32, 7, 24, 4)
 MARK_VALUES = ((1, 13), (1, 32), (0, 7), (0, 24), (0, 4))
 MARKS = {"t": 5, "h": 4, "d": 3, "m": 1}
@@ -40,7 +40,7 @@ def _x_mark(embed_type, freq, batch=2, length=LENGTH, seed=1):
 
 
 def _temporal_reference(layer, x_mark):
-    """The temporal term from SPEC: sinusoid or learned table lookups, or a linear map."""
+    """The temporal term (docs/formulas.md): sinusoid or learned table lookups, or a linear map."""
     temporal = layer.temporal_embedding
     if layer.embed_type == "timeF":
         weights = [np.asarray(w, np.float64) for w in temporal.get_weights()]

@@ -31,33 +31,53 @@ def test_version_and_public_layers_are_registered():
             assert tf.keras.utils.get_registered_object(f"tf_tsembed>{name}") is obj
 
 
-@pytest.mark.parametrize("module_name", MODULES)
+PUBLIC_MODULES = [name for name in MODULES if not name.split(".")[-1].startswith("_")]
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_MODULES)
 def test_docstring_examples_run(module_name):
     module = importlib.import_module(module_name)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{module_name} has no docstring example"
     assert result.failed == 0
 
 
-def _readme_python_blocks():
-    text = (ROOT / "README.md").read_text()
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+def test_every_public_name_has_a_docstring_example():
+    missing = [
+        name
+        for name in tf_tsembed.__all__
+        if name != "__version__" and ">>>" not in (getattr(tf_tsembed, name).__doc__ or "")
+    ]
+    assert not missing, missing
+
+
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "ARCHITECTURE.md"]
+
+
+def _blocks(language):
+    """`[(document name, block)]` of every ```language block of the README and docs/."""
+    return [
+        (path.name, block)
+        for path in DOCUMENTS
+        for block in re.findall(rf"```{language}\n(.*?)```", path.read_text(), flags=re.S)
+    ]
 
 
 _RUN_BLOCKS = """
 import json, sys, traceback
-for number, block in enumerate(json.load(sys.stdin)):
+for name, block in json.load(sys.stdin):
     try:
-        exec(compile(block, f"README block {number}", "exec"), {"__name__": "__main__"})
+        exec(compile(block, name, "exec"), {"__name__": "__main__"})
     except BaseException:
-        sys.exit(f"README python block {number} failed:\\n{block}\\n{traceback.format_exc()}")
+        sys.exit(f"a python block of {name} failed:\\n{block}\\n{traceback.format_exc()}")
 """
 
 
 @pytest.mark.slow
-def test_every_readme_python_block_runs(tmp_path):
+def test_every_python_block_of_the_readme_and_docs_runs(tmp_path):
     """Each block runs in a namespace of its own, all in one fresh process (one TF import)."""
-    blocks = _readme_python_blocks()
-    assert len(blocks) >= 5, "README.md lost its python blocks"
+    blocks = _blocks("python")
+    assert {name for name, _ in blocks} >= {"README.md", "layers.md"}
     result = subprocess.run(
         [sys.executable, "-c", _RUN_BLOCKS],
         input=json.dumps(blocks),
@@ -67,6 +87,40 @@ def test_every_readme_python_block_runs(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
+
+
+def test_every_example_command_of_the_readme_and_docs_names_real_flags():
+    """Each `python -m examples.<script> ...` line of a bash block, run with --help (which
+    answers without TensorFlow): the script exists and knows every flag the line passes."""
+    commands = [
+        line.strip()
+        for _, block in _blocks("bash")
+        for line in block.splitlines()
+        if "-m examples." in line
+    ]
+    assert len(commands) >= 4
+    for command in commands:
+        script, args = re.search(r"-m (examples\.\w+)(.*)", command).groups()
+        flags = [arg.split("=")[0] for arg in args.split() if arg.startswith("--")]
+        result = subprocess.run(
+            [sys.executable, "-m", script, "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, (command, result.stderr[-2000:])
+        for flag in flags:
+            assert f"  {flag}" in result.stdout, (command, flag)
+
+
+def test_no_document_points_outside_the_repository():
+    for path in [*DOCUMENTS, ROOT / "CHANGELOG.md"]:
+        text = path.read_text()
+        assert "SPEC.md" not in text, path.name
+        for target in re.findall(r"\]\(([^)#]+)", text):
+            if not target.startswith("http"):
+                assert (path.parent / target).exists(), (path.name, target)
 
 
 def test_build_lists_every_module_and_test_file():

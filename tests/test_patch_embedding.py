@@ -1,4 +1,4 @@
-"""PatchEmbedding and repeat_for_channels against the patching formula of SPEC.md."""
+"""PatchEmbedding and repeat_for_channels against the patching formula of docs/formulas.md."""
 
 import layer_harness
 import numpy as np

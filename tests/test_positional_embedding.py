@@ -1,4 +1,4 @@
-"""PositionalEmbedding against the float64 sinusoid formula of SPEC.md."""
+"""PositionalEmbedding against the float64 sinusoid formula of docs/formulas.md."""
 
 import os
 import tracemalloc
@@ -24,7 +24,7 @@ def test_matches_reference(length, d_model):
 def test_default_table_matches_float64_formula_and_spec_vectors():
     out = PositionalEmbedding()(np.zeros((1, 5000, 1), "float32"))[0].numpy()
     np.testing.assert_allclose(out, reference.sinusoid(5000, 512), rtol=0, atol=1e-6)
-    # Values quoted in SPEC.md from the reference implementation.
+    # Values quoted in docs/formulas.md from the reference implementation.
     np.testing.assert_allclose(out[0, :4], [0, 1, 0, 1], atol=1e-7)
     np.testing.assert_allclose(
         out[1, :4], [0.84147096, 0.54030234, 0.82185620, 0.56969506], atol=1e-7

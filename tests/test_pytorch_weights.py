@@ -22,7 +22,7 @@ from tf_tsembed import (
 
 keras = tf.keras
 BATCH, LENGTH, C_IN, D_MODEL = 2, 12, 3, 8
-# (field, table rows), coarse to fine: the integer mark columns of SPEC.
+# (field, table rows), coarse to fine: the integer mark columns of docs/formulas.md.
 FIELDS = (("month", 13), ("day", 32), ("weekday", 7), ("hour", 24), ("minute", 4))
 MARKS = {"h": 4, "t": 5}
 FEATURES = {"h": 4, "t": 5}

@@ -11,7 +11,7 @@ from tf_tsembed import DataEmbedding, FixedEmbedding, TemporalEmbedding, TimeFea
 
 keras = tf.keras
 
-# From SPEC: mark columns coarse to fine, their table sizes, the values the calendar produces.
+# From docs/formulas.md: mark columns coarse to fine, their table sizes, the values they take.
 TABLE_SIZES = (13, 32, 7, 24, 4)
 MARK_VALUES = ((1, 13), (1, 32), (0, 7), (0, 24), (0, 4))  # [low, high)
 FIELDS = ("month", "day", "weekday", "hour", "minute")

@@ -1,4 +1,4 @@
-"""tf_tsembed.timefeatures against SPEC.md and an independent per-element `datetime` reference."""
+"""tf_tsembed.timefeatures against docs/formulas.md and a per-element `datetime` reference."""
 
 import datetime as dt
 import doctest
@@ -29,7 +29,7 @@ timefeatures = _load_module()
 PANDAS_SKIP_REASON = "pandas is not installed: `pip install .[test]` installs it"
 UNITS = ("s", "t", "h", "d", "b", "w", "m", "q", "y")
 
-# --- SPEC.md test vectors -------------------------------------------------------------------
+# --- docs/formulas.md test vectors----------------------------------------------------------------
 
 SPEC_TIMESTAMPS = [
     "2016-07-01 00:00:00",
@@ -83,7 +83,7 @@ def test_spec_marks_truncated_to_resolution(unit):
 
 # --- Independent reference: Python's datetime, one element at a time ---------------------------
 
-# Restated from SPEC.md rather than taken from the module, so a wrong table fails here.
+# Restated from docs/formulas.md rather than taken from the module, so a wrong table fails here.
 REFERENCE_FEATURE_COLUMNS = {
     "s": ("second", "minute", "hour", "weekday", "day", "dayofyear"),
     "t": ("minute", "hour", "weekday", "day", "dayofyear"),

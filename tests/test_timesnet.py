@@ -233,3 +233,17 @@ def test_forward_and_gradients_match_pytorch(padding):
     for path, value in expected.items():
         scale = np.abs(value).max()
         np.testing.assert_allclose(gradients[path].numpy(), value, rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_pytorch_inception_as_one_convolution_equals_its_six():
+    torch = reference.torch_or_skip(0)
+    from benchmarks import torch_timesnet
+
+    six = torch_timesnet.Inception(5, 4, 6)
+    one = torch_timesnet.Inception(5, 4, 6, one_convolution=True)
+    for conv in six.kernels:  # nonzero biases, so that their mean is checked too
+        torch.nn.init.normal_(conv.bias)
+    one.load_state_dict(six.state_dict())
+    grid = torch.tensor(np.random.default_rng(7).normal(size=(2, 5, 4, 7)).astype("float32"))
+    expected, got = six(grid).detach().numpy(), one(grid).detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())

@@ -1,4 +1,4 @@
-"""TokenEmbedding against the circular-convolution formula of SPEC.md."""
+"""TokenEmbedding against the circular-convolution formula of docs/formulas.md."""
 
 import os
 import re

@@ -8,7 +8,7 @@ from tf_tsembed import _checks, _compile, _precision
 
 keras = tf.keras
 
-# Past this k*C, stacking costs more than a VALID convolution on CPU (README: speed targets).
+# Past this k*C, stacking costs more than a VALID convolution on CPU (docs/benchmarks.md).
 _CPU_MATMUL_MAX_CONTRACTION = 128
 
 
@@ -98,7 +98,7 @@ class TokenEmbedding(keras.layers.Layer):
         jit_compile: bool. True (default) runs the convolution as an XLA-compiled function, also
             when the layer is called eagerly (inside a function that is itself jit-compiled, as
             part of that function); False runs plain TF ops (for TFLite conversion or serving
-            stacks without XLA). Each new input shape is compiled once; see the README's
+            stacks without XLA). Each new input shape is compiled once; see docs/benchmarks.md,
             "Compilation per shape" for serving many batch sizes.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 

@@ -275,6 +275,16 @@ def data_mark_batch_xla_dynamic(at):
     forward(tf.constant(_x((2, 16, 3))), tf.constant(_x((1, 16, 4))))
 
 
+@case("data-mark-columns-dynamic-batch")
+def data_mark_columns_dynamic_batch(at):
+    at("construction")
+    layer = DataEmbedding(3, 8, freq="h")
+    layer(_x((2, 16, 3)), np.zeros((2, 16, 4), "int32"))  # built: the call checks the columns
+    at("trace")
+    specs = [tf.TensorSpec((None, 16, 3)), tf.TensorSpec((None, 16, 3), tf.int32)]
+    tf.function(layer, input_signature=specs).get_concrete_function()
+
+
 @case("position-too-long")
 def position_too_long(at):
     at("construction")

@@ -56,9 +56,12 @@ def _paired(layer_name, x, x_mark):
     # compiles, and these two fail there unless batch and length are equal.
     marks = tf.slice(x_mark, [0, 0, 0], tf.concat([tf.shape(x)[:2], [-1]], 0))
     empty = tf.cast(x[:, :, :0], x_mark.dtype)
-    return tf.concat(
+    marks = tf.concat(
         [marks, tf.slice(empty, [0, 0, 0], tf.concat([tf.shape(x_mark)[:2], [0]], 0))], 2
     )
+    # Slices by run-time sizes lose the static shape the column checks read.
+    marks.set_shape(x.shape[:2].merge_with(x_mark.shape[:2]).concatenate(x_mark.shape[2:]))
+    return marks
 
 
 class _SummedEmbedding(keras.layers.Layer):

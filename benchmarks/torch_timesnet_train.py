@@ -18,7 +18,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from examples import data, recipes
+from examples import cli, data, recipes
 
 FLAGS = flags.FLAGS
 
@@ -28,7 +28,7 @@ def define_flags():
     flags.DEFINE_string("target", "OT", "The column moved last, as TSLib's loaders do.")
     flags.DEFINE_integer("pred_len", 96, "Horizon.", lower_bound=1)
     flags.DEFINE_integer("seq_len", 96, "Input length.", lower_bound=2)
-    flags.DEFINE_integer("seed", 2021, "Seed of Python, NumPy and torch.")
+    cli.define_seed("Seed of Python, NumPy and torch.")
     flags.DEFINE_integer("epochs", None, "Epochs; default: the authors' script.", lower_bound=1)
     flags.DEFINE_integer("d_model", None, "Width; default: the authors' script.", lower_bound=1)
     flags.DEFINE_integer("d_ff", None, "Inception width; default: the script's.", lower_bound=1)

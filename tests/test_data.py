@@ -30,17 +30,15 @@ EXCHANGE_LIKE = (
 
 def _write(tmp_path, text, name="series.csv", encoding="utf-8", compress=None):
     raw = text.encode(encoding)
-    path = os.path.join(str(tmp_path), name)
     if compress == "zip":
+        path = os.path.join(str(tmp_path), name)
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("inner.csv", raw)
         return path
     raw = {None: lambda b: b, "gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[
         compress
     ](raw)
-    with open(path, "wb") as file:
-        file.write(raw)
-    return path
+    return _write_bytes(tmp_path, raw, name)
 
 
 def _write_bytes(tmp_path, raw, name="series.csv"):

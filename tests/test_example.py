@@ -230,12 +230,8 @@ def test_outputs_are_checked_for_writability_before_any_work(tmp_path):
         (["--seed", "-1"], "flag --seed=-1: -1 is not an integer in the range [0, 4294967295]"),
     ],
 )
-def test_forecast_refuses_flags_in_one_line_before_training(args, message):
-    env = dict(os.environ, PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run(
-        [sys.executable, "-m", "examples.forecast", *args],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+def test_forecast_refuses_flags_in_one_line_before_training(tmp_path, args, message):
+    result, _, _ = _run(args, tmp_path, timeout=120)
     assert result.returncode == 2
     assert f"error: {message}" in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr and "epoch" not in result.stdout.lower()

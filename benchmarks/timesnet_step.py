@@ -4,7 +4,7 @@
     python -m benchmarks.timesnet_step --profile      # also the parts of one step, timed apart
 
 Timed side by side in interleaved rounds, one Adam step each (forward with dropout, MSE,
-gradients, update) on the same batch: examples/models/timesnet.py with the reference's reshape
+gradients, update) on the same batch: tf_tsembed.models.TimesNet with the reference's reshape
 (graph mode, as `fit` runs on CPU), with the static-shape taps in graph mode and under XLA, and,
 when torch is installed, `benchmarks/torch_timesnet.py` (TSLib's six convolutions per Inception
 block, and the same with each block as one convolution, as ours). `x PyTorch` is a median over
@@ -19,7 +19,7 @@ from absl import app, flags
 
 from benchmarks import _report
 from benchmarks._measure import Timing, time_side_by_side
-from examples.models import timesnet
+from tf_tsembed.models import ForecastConfig, timesnet
 
 keras = tf.keras
 FLAGS = flags.FLAGS
@@ -60,19 +60,28 @@ def _batch():
     return x, marks, y
 
 
+def _four(x, marks):
+    """The model's four inputs; with label_len 0 the unused decoder ones are pred_len zeros."""
+    decoder = tf.zeros((x.shape[0], FLAGS.pred_len, x.shape[2] + marks.shape[2]))
+    return [x, marks, decoder[..., : x.shape[2]], decoder[..., x.shape[2] :]]
+
+
 def keras_step(static_shapes, jit_compile):
     """A compiled Adam step of our TimesNet, as `fit` runs it."""
-    model = timesnet.build(
-        FLAGS.seq_len, FLAGS.pred_len, FLAGS.channels, FEATURES, "h",
-        static_shapes=static_shapes, **_sizes(),
+    channels = FLAGS.channels
+    config = ForecastConfig(
+        seq_len=FLAGS.seq_len, label_len=0, pred_len=FLAGS.pred_len, enc_in=channels,
+        dec_in=channels, c_out=channels, freq="h", **_sizes(),
     )  # fmt: skip
+    model = timesnet.TimesNet(config, padding="last_rows", static_shapes=static_shapes)
     optimizer = keras.optimizers.Adam(1e-4, epsilon=1e-8)
     optimizer.build(model.trainable_variables)
 
     @tf.function(jit_compile=jit_compile)
     def step(x, marks, y):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model([x, marks], training=True) - y))
+            forecast = model(_four(x, marks), training=True)
+            loss = tf.reduce_mean(tf.square(forecast - y))
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return loss
@@ -117,7 +126,7 @@ def profile_parts(model):
     """`{part: zero-argument callable}`: the pieces of one step of `model`, each compiled apart."""
     x, marks, y = (tf.constant(a) for a in _batch())
     embed = keras.Model(model.inputs, model.get_layer("time_first").output)
-    hidden = tf.constant(embed([x, marks]).numpy())
+    hidden = tf.constant(embed(_four(x, marks)).numpy())
     block = model.get_layer("times_block_0")
     periods, _ = timesnet.top_periods(hidden, FLAGS.top_k)
 
@@ -149,15 +158,15 @@ def profile_parts(model):
     optimizer.build(weights)
     fixed_gradients = [tf.zeros_like(w) + 1e-3 for w in weights]
     parts = {
-        "forward": tf.function(lambda: model([x, marks], training=True)),
+        "forward": tf.function(lambda: model(_four(x, marks), training=True)),
         "forward + gradients": gradients(
-            lambda a, b: model([a, b], training=True), (x, marks), weights
+            lambda a, b: model(_four(a, b), training=True), (x, marks), weights
         ),
         "Adam update alone": tf.function(
             lambda: optimizer.apply_gradients(zip(fixed_gradients, weights))
         ),
         "embedding + predict_linear, forward + gradients": gradients(
-            lambda a, b: embed([a, b], training=True), (x, marks), embed.trainable_variables
+            lambda a, b: embed(_four(a, b), training=True), (x, marks), embed.trainable_variables
         ),
         "one TimesBlock, forward + gradients": gradients(
             block, (hidden,), block.trainable_variables

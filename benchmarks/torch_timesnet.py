@@ -126,7 +126,7 @@ class TimesNet(nn.Module):
 
 
 def copy_to_keras(torch_model, keras_model):
-    """Sets the Keras TimesNet's (examples/models/timesnet.py) weights to the PyTorch model's."""
+    """Sets the Keras TimesNet's (tf_tsembed.models.TimesNet) weights to the PyTorch model's."""
     values = {}
     state = {name: tensor.detach().numpy() for name, tensor in torch_model.state_dict().items()}
     values["embedding/value_embedding/kernel"] = state["token.weight"].transpose(2, 1, 0)

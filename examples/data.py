@@ -456,13 +456,16 @@ def make_dataset(
     shuffle_seed=None,
     drop_remainder=False,
 ):
-    """Batches of `(input window[, marks window[, decoder marks]]), target window` from series.
+    """Batches of `inputs, target window` from series: `inputs` the input window, with `marks`
+    `(window, its marks)`, and with `label_len` too TSLib's four `[x_enc, x_mark_enc, x_dec,
+    x_mark_dec]`.
 
     `inputs (rows, C)`, `targets (rows,)` or `(rows, C')`, `marks (rows, F)` or None. A window
     starting at row s reads inputs and marks at rows `[s, s + seq_len)` and targets at
-    `[s + seq_len, s + seq_len + pred_len)`; with `label_len`, also the decoder's marks at
-    `[s + seq_len - label_len, s + seq_len + pred_len)`. With `shuffle_seed`, windows are
-    reshuffled every epoch.
+    `[s + seq_len, s + seq_len + pred_len)`. With `label_len`, the decoder input is TSLib's
+    `dec_inp`, the window's last `label_len` rows then `pred_len` rows of zeros, and its marks
+    are those of rows `[s + seq_len - label_len, s + seq_len + pred_len)`. With
+    `shuffle_seed`, windows are reshuffled every epoch.
     """
     inputs = tf.constant(inputs, tf.float32)
     targets = tf.constant(targets, tf.float32)
@@ -478,8 +481,11 @@ def make_dataset(
             return tf.gather(inputs, rows), future
         if decoder_steps is None:
             return (tf.gather(inputs, rows), tf.gather(marks, rows)), future
+        window = tf.gather(inputs, rows)
+        zeros = tf.repeat(tf.zeros_like(window[:, :1]), pred_len, axis=1)
+        decoder_values = tf.concat([window[:, seq_len - label_len :], zeros], axis=1)
         decoder_marks = tf.gather(marks, start[:, None] + decoder_steps[None, :])
-        return (tf.gather(inputs, rows), tf.gather(marks, rows), decoder_marks), future
+        return (window, tf.gather(marks, rows), decoder_values, decoder_marks), future
 
     dataset = tf.data.Dataset.from_tensor_slices(np.asarray(starts, np.int32))
     if shuffle_seed is not None:

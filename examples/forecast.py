@@ -9,7 +9,7 @@ as a SavedModel and checks that the reloaded model forecasts what the trained on
     .venv/bin/python -m examples.forecast --strategy mirrored --virtual_cpus 2
     .venv/bin/python -m examples.forecast --strategy tpu --tpu my-tpu  # on a Cloud TPU VM: local
 
-Model (`examples/models/informer.py`): value (circular conv), calendar and position embeddings
+Model (`examples/forecaster.py`): value (circular conv), calendar and position embeddings
 summed by `DataEmbedding`, then `--e_layers` of Time-Series-Library's post-norm encoder layers
 (full attention, then a position-wise feed-forward, each with residual, dropout and LayerNorm),
 and a linear head from the flattened encoding to `--pred_len` future steps.
@@ -113,9 +113,8 @@ def main(argv):
     import numpy as np
     import tensorflow as tf  # cli.run has imported it quietly already
 
-    from examples import data, distribute, training
+    from examples import data, distribute, forecaster, training
     from examples.evaluation import baselines, errors
-    from examples.models import informer
     from tf_tsembed.timefeatures import (
         num_time_features,
         num_time_marks,
@@ -195,7 +194,7 @@ def main(argv):
     print(f"strategy: {f.strategy} ({strategy.num_replicas_in_sync} replica(s))")
 
     with strategy.scope():
-        model = informer.build(
+        model = forecaster.build(
             f.seq_len,
             f.pred_len,
             len(names),

@@ -7,7 +7,7 @@ Reproduces a row of the long-term forecasting tables (lookback 96, horizons 96-7
     .venv/bin/python -m examples.long_term_forecast --csv ETTh1.csv --model patchtst --epochs 1
     .venv/bin/python -m examples.long_term_forecast --csv ETTh1.csv --model transformer --epochs 1
 
-Models (in `examples/models/`, on tf_tsembed's public layers and tf.keras only): TimesNet
+Models (`tf_tsembed.models`, on tf_tsembed's public layers and tf.keras only): TimesNet
 (`DataEmbedding`), iTransformer (`DataEmbeddingInverted`), TSLib's PatchTST (`PatchEmbedding`)
 and TSLib's vanilla Transformer (`DataEmbedding`, decoder started from the last `--label_len`
 48 input steps).
@@ -42,7 +42,9 @@ from absl import flags
 
 from examples import cli, recipes
 
-MODELS = ("timesnet", "itransformer", "patchtst", "transformer")
+MODELS = tuple(recipes.TSLIB_MODEL_NAMES)
+# The ForecastConfig sizes the settings (recipes.settings) choose.
+MODEL_SIZES = ("d_model", "n_heads", "e_layers", "d_layers", "d_ff", "dropout", "top_k")
 # Flags that only some models read: given for another model, they are refused, not ignored.
 MODEL_FLAGS = {
     "top_k": ("timesnet",),
@@ -51,7 +53,6 @@ MODEL_FLAGS = {
     "d_layers": ("transformer",),
     "label_len": ("transformer",),
 }
-TSLIB_VERSIONS = ("2023", "2025")
 
 
 def define_flags():
@@ -85,7 +86,7 @@ def define_flags():
     flags.DEFINE_enum(
         "tslib_version",
         "2023",
-        TSLIB_VERSIONS,
+        list(recipes.TSLIB_VERSIONS),
         "How windows are batched and TimesNet pads: TSLib as first published (2023, behind the "
         "published figures) or today's (2025); see above.",
     )
@@ -151,53 +152,15 @@ def define_flags():
     flags.mark_flag_as_required("csv")
 
 
-def build_model(
-    name,
-    seq_len,
-    pred_len,
-    num_series,
-    freq,
-    size,
-    *,
-    label_len,
-    tslib_version,
-    static_shapes=False,
-):
-    """The model `name` at `size` (a `recipes.settings` dict)."""
+def build_model(name, config, version, static_shapes=False):
+    """The model `name` (`MODELS`) for a `ForecastConfig`, TimesNet padded as `version` does."""
     # Imported here, not at the top: `--help` does not wait for TensorFlow.
-    from examples.models import itransformer, patchtst, timesnet, transformer
-    from tf_tsembed.timefeatures import num_time_features
+    from tf_tsembed.models import MODELS as PACKAGE_MODELS
 
-    common = {key: size[key] for key in ("d_model", "e_layers", "d_ff", "dropout")}
+    model_class = PACKAGE_MODELS[recipes.TSLIB_MODEL_NAMES[name]]
     if name == "timesnet":
-        return timesnet.build(
-            seq_len,
-            pred_len,
-            num_series,
-            num_time_features(freq),
-            freq,
-            top_k=size["top_k"],
-            padding="last_rows" if tslib_version == "2023" else "zeros",
-            static_shapes=static_shapes,
-            **common,
-        )
-    common["n_heads"] = size["n_heads"]
-    if name == "itransformer":
-        return itransformer.build(seq_len, pred_len, num_series, num_time_features(freq), **common)
-    if name == "patchtst":
-        return patchtst.build(seq_len, pred_len, num_series, **common)
-    if name == "transformer":
-        return transformer.build(
-            seq_len,
-            pred_len,
-            num_series,
-            num_time_features(freq),
-            freq,
-            d_layers=size["d_layers"],
-            label_len=label_len,
-            **common,
-        )
-    raise ValueError(f"--model must be one of {list(MODELS)}; got {name!r}.")
+        return model_class(config, padding=version.timesnet_padding, static_shapes=static_shapes)
+    return model_class(config)
 
 
 def settings_line(model, csv, pred_len, chosen):
@@ -232,6 +195,7 @@ def main(argv):
     from examples import data as benchmark_data
     from examples import training
     from examples.evaluation import errors, export_and_check
+    from tf_tsembed.models import ForecastConfig
 
     started = time.time()
     f = flags.FLAGS
@@ -261,9 +225,9 @@ def main(argv):
         f.csv, f.protocol, f.features, f.target, f.freq, f.seq_len, f.pred_len
     )
     batch_size = chosen["batch_size"]
-    first_version = f.tslib_version == "2023"
+    version = recipes.TSLIB_VERSIONS[f.tslib_version]
     train_starts, val_starts, test_starts = data["starts"]
-    if first_version:
+    if version.drop_last:
         for split, starts in (("training", train_starts), ("validation", val_starts)):
             if len(starts) < batch_size:
                 source = "--batch_size" if f["batch_size"].present else "the scripts' batch size"
@@ -274,7 +238,9 @@ def main(argv):
                 )
     # An epoch longer than the data would cycle it: steps_per_epoch shortens, never lengthens.
     batches = (
-        len(train_starts) // batch_size if first_version else -(-len(train_starts) // batch_size)
+        len(train_starts) // batch_size
+        if version.drop_last
+        else -(-len(train_starts) // batch_size)
     )
     if f.steps_per_epoch > batches:
         raise ValueError(
@@ -285,48 +251,48 @@ def main(argv):
     series = data["series"]
     if np.any(data["constant"]):
         print(f"note: {benchmark_data.constant_note(data['names'], data['constant'])}", flush=True)
-    model = build_model(
-        f.model,
-        f.seq_len,
-        f.pred_len,
-        series.shape[1],
-        data["freq"],
-        chosen,
-        label_len=f.label_len,
-        tslib_version=f.tslib_version,
-        static_shapes=f.static_shapes,
+    num_series = series.shape[1]
+    config = ForecastConfig(
+        seq_len=f.seq_len,
+        # Read by the Transformer only; the other models' unused decoder input stays in the window.
+        label_len=f.label_len if f.model == "transformer" else min(f.label_len, f.seq_len),
+        pred_len=f.pred_len,
+        enc_in=num_series,
+        dec_in=num_series,
+        c_out=num_series,
+        freq=data["freq"],
+        **{key: chosen[key] for key in MODEL_SIZES},
     )
+    model = build_model(f.model, config, version, static_shapes=f.static_shapes)
     if f.features == "MS":  # TSLib's f_dim = -1: the loss and metrics see the target only.
         model = tf.keras.Model(model.inputs, model.outputs[0][:, :, -1:], name=model.name)
     window = dict(
         inputs=series,
         targets=series[:, -1:] if f.features == "MS" else series,
-        marks=data["marks"] if len(model.inputs) > 1 else None,
-        label_len=f.label_len if len(model.inputs) == 3 else None,
+        marks=data["marks"],
+        label_len=config.label_len,
         seq_len=f.seq_len,
         pred_len=f.pred_len,
     )
-    # TSLib 2023: last incomplete train and validation batches dropped, validation shuffled,
-    # test windows one at a time. TSLib 2025: nothing dropped, test in batches.
     train_data = benchmark_data.make_dataset(
         starts=train_starts,
         batch_size=batch_size,
         shuffle_seed=f.seed,
-        drop_remainder=first_version,
+        drop_remainder=version.drop_last,
         **window,
     )
     val_data = benchmark_data.make_dataset(
         starts=val_starts,
         batch_size=batch_size,
-        shuffle_seed=f.seed + 1 if first_version else None,
-        drop_remainder=first_version,
+        shuffle_seed=f.seed + 1 if version.shuffle_validation else None,
+        drop_remainder=version.drop_last,
         **window,
     )
     test_data = benchmark_data.make_dataset(
-        starts=test_starts, batch_size=1 if first_version else batch_size, **window
+        starts=test_starts, batch_size=version.test_batch(batch_size), **window
     )
     used = [len(train_starts), len(val_starts), len(test_starts)]
-    if first_version:
+    if version.drop_last:
         used[:2] = [count // batch_size * batch_size for count in used[:2]]
     parameters = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     print(

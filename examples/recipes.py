@@ -4,6 +4,7 @@ The data loader (protocol) a file gets, model sizes and training settings. No Te
 `--help` reads these tables without waiting for it.
 """
 
+import dataclasses
 import os
 
 # TSLib's data set classes: Dataset_ETT_hour, Dataset_ETT_minute, Dataset_Custom.
@@ -26,6 +27,39 @@ DEFAULTS = dict(
 # 10-minute files and exchange_rate's daily rows.
 SCRIPT_FREQ = "h"
 LABEL_LEN = 48  # every TSLib script: the Transformer's decoder starts from the last 48 input steps
+# The examples' model names -> TSLib's --model names (tf_tsembed.models.MODELS).
+TSLIB_MODEL_NAMES = {
+    "timesnet": "TimesNet",
+    "itransformer": "iTransformer",
+    "patchtst": "PatchTST",
+    "transformer": "Transformer",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TSLibVersion:
+    """How a version of TSLib batches windows and pads TimesNet (`--tslib_version`).
+
+    `drop_last`: training and validation drop their last incomplete batch (and so need one
+    whole batch); `shuffle_validation`; `test_batch_size`: 1, or None for the training batch
+    size; `timesnet_padding`: 'last_rows' or 'zeros'.
+    """
+
+    name: str
+    drop_last: bool
+    shuffle_validation: bool
+    test_batch_size: int | None
+    timesnet_padding: str
+
+    def test_batch(self, batch_size):
+        return self.test_batch_size or batch_size
+
+
+# 2023: TSLib as first published (commit e08ddc00, behind the published figures); 2025: today.
+TSLIB_VERSIONS = {
+    "2023": TSLibVersion("2023", True, True, 1, "last_rows"),
+    "2025": TSLibVersion("2025", False, False, None, "zeros"),
+}
 # Per (model, file stem as the scripts' --data_path, pred_len): what the script sets beyond
 # DEFAULTS. Every script passes seq_len 96 and features M. The vanilla Transformer's ETTh1
 # script sets only defaults (e_layers 2, d_layers 1), so it has no rows here.

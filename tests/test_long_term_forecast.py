@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from examples import data as benchmark_data
 from examples import recipes, training
-from examples.models import encoder, itransformer, patchtst, transformer
+from tf_tsembed.models import ForecastConfig, ITransformer, PatchTST, Transformer, encoder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 keras = tf.keras
@@ -53,6 +53,37 @@ def _synthetic_csv(path, rows, step_minutes=60, seed=0):
 
 
 # TSLib's borders, written out: Dataset_ETT_hour (x 4 for Dataset_ETT_minute) and Dataset_Custom.
+def _config(seq_len, pred_len, series, features=4, label_len=0, **sizes):
+    """A ForecastConfig of `series` series; features 4 is freq 'h'."""
+    assert features == 4
+    return ForecastConfig(
+        seq_len=seq_len,
+        label_len=label_len,
+        pred_len=pred_len,
+        enc_in=series,
+        dec_in=series,
+        c_out=series,
+        freq="h",
+        **sizes,
+    )
+
+
+def _decoder_values(x, label_len, pred_len):
+    """TSLib's dec_inp: the window's last label_len steps, then pred_len zeros."""
+    zeros = np.zeros((x.shape[0], pred_len, x.shape[2]), x.dtype)
+    return np.concatenate([x[:, x.shape[1] - label_len :], zeros], axis=1)
+
+
+def _four(x, marks, pred_len):
+    """The four inputs of a model that reads the encoder's only (label_len 0)."""
+    return [
+        x,
+        marks,
+        _decoder_values(x, 0, pred_len),
+        np.zeros_like(marks[:, :1]).repeat(pred_len, 1),
+    ]
+
+
 def _tslib_borders(protocol, rows, seq_len):
     if protocol == "custom":
         num_train, num_test = int(rows * 0.7), int(rows * 0.2)
@@ -170,6 +201,22 @@ def test_dataset_batches_hold_every_window_in_order():
     np.testing.assert_array_equal(y[-1].numpy(), series[95:100, -1:])
 
 
+def test_dataset_decoder_inputs_are_tslibs_dec_inp():
+    series = np.arange(100.0)[:, None] * [1.0, -1.0]
+    marks = np.arange(100.0)[:, None] * [0.5]
+    dataset = benchmark_data.make_dataset(
+        series, series, [3, 40], 10, 5, 2, marks=marks, label_len=4
+    )
+    (x, mark, x_dec, x_mark_dec), y = next(iter(dataset))
+    # TSLib's exp: cat(batch_y[:, :label_len], zeros(pred_len)); batch_y starts label_len
+    # rows before the window's end, and its marks run to the forecast's end.
+    np.testing.assert_array_equal(x_dec[1, :4].numpy(), series[46:50])
+    np.testing.assert_array_equal(x_dec[1, 4:].numpy(), np.zeros((5, 2)))
+    np.testing.assert_array_equal(x_mark_dec[1].numpy(), marks[46:55])
+    np.testing.assert_array_equal(y[1].numpy(), series[50:55])
+    assert x.shape == (2, 10, 2) and mark.shape == (2, 10, 1)
+
+
 def test_freq_is_inferred_and_a_contradicting_one_refused():
     hourly = np.datetime64("2020-01-01T00", "h") + np.arange(48)
     quarter = np.datetime64("2020-01-01T00:00", "m") + 15 * np.arange(48)
@@ -285,8 +332,8 @@ def test_patchtst_etth1_96_has_the_reference_parameter_count():
         + pred_len
     )  # FlattenHead's Linear
     assert expected == 3_751_520
-    model = patchtst.build(
-        seq_len, pred_len, 7, d_model=d_model, n_heads=2, e_layers=1, d_ff=d_ff, dropout=0.1
+    model = PatchTST(
+        _config(seq_len, pred_len, 7, d_model=d_model, n_heads=2, e_layers=1, d_ff=d_ff)
     )
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected
 
@@ -299,8 +346,8 @@ def test_itransformer_etth1_parameter_count_follows_the_reference_shapes():
         + 2 * d_model
         + (d_model * pred_len + pred_len)
     )
-    model = itransformer.build(
-        seq_len, pred_len, 7, 4, d_model=d_model, n_heads=8, e_layers=2, d_ff=d_ff, dropout=0.1
+    model = ITransformer(
+        _config(seq_len, pred_len, 7, d_model=d_model, n_heads=8, e_layers=2, d_ff=d_ff)
     )
     assert model.count_params() == expected == 841_568
 
@@ -322,49 +369,29 @@ def test_transformer_etth1_parameter_count_follows_the_reference_shapes():
         + 2 * 2 * d_model
         + (d_model * channels + channels)
     )
-    model = transformer.build(
-        96,
-        96,
-        channels,
-        features,
-        "h",
-        d_model=d_model,
-        n_heads=8,
-        e_layers=2,
-        d_layers=1,
-        d_ff=d_ff,
-        dropout=0.1,
+    model = Transformer(
+        _config(96, 96, channels, features, label_len=48, d_model=d_model, n_heads=8, d_ff=d_ff)
     )
     assert model.count_params() == expected == 10_540_039
 
 
 def test_transformer_decoder_sees_no_future_values():
     keras.utils.set_random_seed(4)
-    model = transformer.build(
-        24,
-        6,
-        2,
-        4,
-        "h",
-        d_model=8,
-        n_heads=2,
-        e_layers=1,
-        d_layers=1,
-        d_ff=8,
-        dropout=0.0,
-        label_len=12,
-    )
+    sizes = dict(d_model=8, n_heads=2, e_layers=1, d_layers=1, d_ff=8, dropout=0.0)
+    model = Transformer(_config(24, 6, 2, label_len=12, **sizes))
     rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 24, 2)).astype("float32")
     inputs = [
-        rng.normal(size=(3, 24, 2)).astype("float32"),
+        x,
         rng.uniform(-0.5, 0.5, (3, 24, 4)).astype("float32"),
+        _decoder_values(x, 12, 6),
         rng.uniform(-0.5, 0.5, (3, 18, 4)).astype("float32"),
     ]
     base = model.predict(inputs, verbose=0)
     assert base.shape == (3, 6, 2)
     # The decoder's future marks change step t of the forecast and later steps only (causal mask).
-    later = [inputs[0], inputs[1], inputs[2].copy()]
-    later[2][:, 15:] += 0.3  # decoder positions 15.. are forecast steps 3..
+    later = [*inputs[:3], inputs[3].copy()]
+    later[3][:, 15:] += 0.3  # decoder positions 15.. are forecast steps 3..
     changed = model.predict(later, verbose=0)
     np.testing.assert_allclose(changed[:, :3], base[:, :3], rtol=1e-5, atol=1e-6)
     assert not np.allclose(changed[:, 3:], base[:, 3:])
@@ -380,15 +407,13 @@ def test_model_trains_one_step_and_forecasts_in_the_input_scale(name):
     x = rng.normal(size=(8, 32, 3)).astype("float32")
     marks = rng.uniform(-0.5, 0.5, size=(8, 32, 4)).astype("float32")
     y = rng.normal(size=(8, 12, 3)).astype("float32")
-    if name == "itransformer":
-        model, inputs = itransformer.build(32, 12, 3, 4, **TINY), [x, marks]
-    else:
-        model, inputs = patchtst.build(32, 12, 3, **TINY), [x]
+    model_class = ITransformer if name == "itransformer" else PatchTST
+    model, inputs = model_class(_config(32, 12, 3, **TINY)), _four(x, marks, 12)
     _assert_trains_one_step(model, inputs, y)
     # Per-window normalisation undone on the output: an affine change of each input series
     # changes its forecast by the same map (up to the 1e-5 inside the std).
     scale, shift = np.array([2.0, 5.0, 0.5], "float32"), np.array([10.0, -3.0, 1.0], "float32")
-    moved = [x * scale + shift, *inputs[1:]]
+    moved = _four(x * scale + shift, marks, 12)
     np.testing.assert_allclose(
         model.predict(moved, verbose=0),
         model.predict(inputs, verbose=0) * scale + shift,
@@ -400,12 +425,14 @@ def test_model_trains_one_step_and_forecasts_in_the_input_scale(name):
 def test_transformer_trains_one_step():
     keras.utils.set_random_seed(5)
     rng = np.random.default_rng(5)
+    x = rng.normal(size=(8, 32, 3)).astype("float32")
     inputs = [
-        rng.normal(size=(8, 32, 3)).astype("float32"),
+        x,
         rng.uniform(-0.5, 0.5, (8, 32, 4)).astype("float32"),
+        _decoder_values(x, 16, 12),
         rng.uniform(-0.5, 0.5, (8, 28, 4)).astype("float32"),
     ]
-    model = transformer.build(32, 12, 3, 4, "h", d_layers=1, label_len=16, **TINY)
+    model = Transformer(_config(32, 12, 3, label_len=16, d_layers=1, **TINY))
     _assert_trains_one_step(model, inputs, rng.normal(size=(8, 12, 3)).astype("float32"))
 
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 import tf_tsembed
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MODULES = sorted(m.name for m in pkgutil.iter_modules(tf_tsembed.__path__, "tf_tsembed."))
+MODULES = sorted(m.name for m in pkgutil.walk_packages(tf_tsembed.__path__, "tf_tsembed."))
 
 
 def test_version_and_public_layers_are_registered():

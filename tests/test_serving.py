@@ -10,7 +10,7 @@ import _models
 import numpy as np
 import pytest
 
-from examples.models import informer
+from examples import forecaster
 from tf_tsembed.timefeatures import time_marks
 
 C_IN, LENGTH, D_MODEL, PRED_LEN, BATCHES = 3, 24, 8, 6, (1, 64)
@@ -42,7 +42,7 @@ def _default_layers_model():
 
 
 def _example_model():
-    return informer.build(
+    return forecaster.build(
         LENGTH, PRED_LEN, C_IN, 4, target_index=1, d_model=D_MODEL, n_heads=2, e_layers=1, d_ff=16
     )
 

@@ -1,4 +1,4 @@
-"""examples/models/timesnet.py against a NumPy TimesBlock written from the reference's steps,
+"""tf_tsembed.models.timesnet against a NumPy TimesBlock written from the reference's steps,
 PyTorch's TSLib TimesNet (forward and gradients, when torch is installed), the reference's
 parameter count, and its two formulations against each other."""
 
@@ -9,7 +9,7 @@ import pytest
 import reference
 import tensorflow as tf
 
-from examples.models import timesnet
+from tf_tsembed.models import ForecastConfig, timesnet
 
 keras = tf.keras
 SMALL = dict(d_model=8, d_ff=12, e_layers=2, dropout=0.1, top_k=3)
@@ -20,6 +20,28 @@ def _inputs(batch, seq_len, channels=3, features=4, seed=0):
     x = rng.normal(size=(batch, seq_len, channels)).astype("float32")
     marks = rng.uniform(-0.5, 0.5, (batch, seq_len, features)).astype("float32")
     return x, marks
+
+
+def _timesnet(seq_len, pred_len, channels, *, padding="last_rows", static_shapes=False, **sizes):
+    """TimesNet with no decoder rows (label_len 0): its decoder inputs are unused."""
+    config = ForecastConfig(
+        seq_len=seq_len,
+        label_len=0,
+        pred_len=pred_len,
+        enc_in=channels,
+        dec_in=channels,
+        c_out=channels,
+        freq="h",
+        **sizes,
+    )
+    return timesnet.TimesNet(config, padding=padding, static_shapes=static_shapes)
+
+
+def _call(x, marks, pred_len):
+    """TSLib's four inputs from the encoder's two; the unused decoder ones are zeros."""
+    batch, _, channels = x.shape
+    decoder = [tf.zeros((batch, pred_len, width)) for width in (channels, marks.shape[2])]
+    return [tf.convert_to_tensor(x), tf.convert_to_tensor(marks), *decoder]
 
 
 # --- NumPy reference of one TimesBlock, float64, from TSLib's steps ---------------------------
@@ -105,27 +127,30 @@ def test_static_shapes_equal_the_reshape_on_random_inputs():
         x, marks = _inputs(6, seq_len, seed=seed)
         for padding in timesnet.PADDINGS:
             kwargs = dict(SMALL, padding=padding)
-            reshape = timesnet.build(seq_len, pred_len, 3, 4, "h", **kwargs)
-            taps = timesnet.build(seq_len, pred_len, 3, 4, "h", static_shapes=True, **kwargs)
+            reshape = _timesnet(seq_len, pred_len, 3, **kwargs)
+            taps = _timesnet(seq_len, pred_len, 3, static_shapes=True, **kwargs)
             taps.set_weights(reshape.get_weights())
             np.testing.assert_allclose(
-                taps([x, marks]).numpy(), reshape([x, marks]).numpy(), rtol=1e-5, atol=1e-5
+                taps(_call(x, marks, pred_len)).numpy(),
+                reshape(_call(x, marks, pred_len)).numpy(),
+                rtol=1e-5,
+                atol=1e-5,
             )
 
 
 def test_xla_compiles_the_static_formulation_and_not_the_reshape():
     keras.utils.set_random_seed(0)
     x, marks = _inputs(4, 48)
-    graph = timesnet.build(48, 24, 3, 4, "h", **SMALL)
-    taps = timesnet.build(48, 24, 3, 4, "h", static_shapes=True, **SMALL)
+    graph = _timesnet(48, 24, 3, **SMALL)
+    taps = _timesnet(48, 24, 3, static_shapes=True, **SMALL)
     taps.set_weights(graph.get_weights())
-    compiled = tf.function(lambda a, b: taps([a, b], training=False), jit_compile=True)
+    compiled = tf.function(lambda a, b: taps(_call(a, b, 24), training=False), jit_compile=True)
     np.testing.assert_allclose(
-        compiled(x, marks).numpy(), graph([x, marks]).numpy(), rtol=1e-5, atol=1e-5
+        compiled(x, marks).numpy(), graph(_call(x, marks, 24)).numpy(), rtol=1e-5, atol=1e-5
     )
     hlo = compiled.experimental_get_compiler_ir(x, marks)(stage="hlo")
     assert "fft(" in hlo and not any(mark in hlo for mark in ("<=", "?]"))  # static shapes
-    reshape = tf.function(lambda a, b: graph([a, b], training=False), jit_compile=True)
+    reshape = tf.function(lambda a, b: graph(_call(a, b, 24), training=False), jit_compile=True)
     with pytest.raises(tf.errors.InvalidArgumentError, match="must be a compile-time constant"):
         reshape(x, marks)
 
@@ -144,9 +169,7 @@ def test_etth1_96_has_the_reference_parameter_count():
         + 2 * d_model  # the one LayerNorm
         + d_model * n + n  # projection
     )  # fmt: skip
-    model = timesnet.build(
-        seq_len, pred_len, n, f, "h", d_model=16, d_ff=32, e_layers=2, dropout=0.1
-    )
+    model = _timesnet(seq_len, pred_len, n, d_model=16, d_ff=32, e_layers=2, dropout=0.1)
     assert model.count_params() == expected == 605_479
 
 
@@ -167,19 +190,19 @@ def test_inception_weights_start_as_pytorch_initialises_them():
 
 @pytest.mark.parametrize("pred_len", [96, 192, 336, 720])
 def test_forecast_shape_for_every_horizon(pred_len):
-    model = timesnet.build(96, pred_len, 7, 4, "h", d_model=4, d_ff=4, e_layers=1, dropout=0.1)
+    model = _timesnet(96, pred_len, 7, d_model=4, d_ff=4, e_layers=1, dropout=0.1)
     x, marks = _inputs(2, 96, channels=7)
-    assert model([x, marks]).shape == (2, pred_len, 7)
+    assert model(_call(x, marks, pred_len)).shape == (2, pred_len, 7)
 
 
 def test_trains_one_step_and_forecasts_in_the_input_scale():
     keras.utils.set_random_seed(3)
-    model = timesnet.build(32, 12, 3, 4, "h", **SMALL)
+    model = _timesnet(32, 12, 3, **SMALL)
     x, marks = _inputs(8, 32, seed=3)
     y = np.random.default_rng(3).normal(size=(8, 12, 3)).astype("float32")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     before = [w.numpy() for w in model.trainable_weights]
-    assert np.isfinite(model.train_on_batch([x, marks], y))
+    assert np.isfinite(model.train_on_batch(_call(x, marks, 12), y))
     # Every weight moves (the zero-initialised Inception biases included).
     assert all(not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
     # The per-window standardisation is undone on the output: an affine change of each input
@@ -187,8 +210,8 @@ def test_trains_one_step_and_forecasts_in_the_input_scale():
     # sees the standardised series only).
     scale, shift = np.array([2.0, 5.0, 0.5], "float32"), np.array([10.0, -3.0, 1.0], "float32")
     np.testing.assert_allclose(
-        model.predict([x * scale + shift, marks], verbose=0),
-        model.predict([x, marks], verbose=0) * scale + shift,
+        model.predict(_call(x * scale + shift, marks, 12), verbose=0),
+        model.predict(_call(x, marks, 12), verbose=0) * scale + shift,
         rtol=1e-3,
         atol=1e-2,
     )
@@ -204,14 +227,14 @@ def test_forward_and_gradients_match_pytorch(padding):
 
     kwargs = dict(SMALL, padding=padding, dropout=0.0)
     theirs = torch_timesnet.TimesNet(40, 20, 3, 4, **kwargs)
-    ours = timesnet.build(40, 20, 3, 4, "h", **kwargs)
+    ours = _timesnet(40, 20, 3, **kwargs)
     torch_timesnet.copy_to_keras(theirs, ours)
     x, marks = _inputs(6, 40, seed=5)
     y = np.random.default_rng(6).normal(size=(6, 20, 3)).astype("float32")
     loss = torch.mean((theirs(torch.tensor(x), torch.tensor(marks)) - torch.tensor(y)) ** 2)
     loss.backward()
     with tf.GradientTape() as tape:
-        our_loss = tf.reduce_mean(tf.square(ours([x, marks], training=True) - y))
+        our_loss = tf.reduce_mean(tf.square(ours(_call(x, marks, 20), training=True) - y))
     assert float(our_loss) == pytest.approx(loss.item(), rel=1e-5)
     gradients = dict(
         zip(

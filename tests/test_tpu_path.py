@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from examples import distribute
-from examples.models import informer
+from examples import distribute, forecaster
 
 keras = tf.keras
 C_IN, LENGTH, D_MODEL, PRED_LEN, BATCH = 3, 24, 8, 6, 4
@@ -26,7 +25,7 @@ _ENTRY = re.compile(r"^ENTRY %\S+ \((.*)\) -> ", re.MULTILINE)
 
 
 def _example_model():
-    return informer.build(
+    return forecaster.build(
         LENGTH,
         PRED_LEN,
         C_IN,

@@ -1,5 +1,7 @@
 """Time-series embedding layers for tf.keras, exact to the reference and compiled with XLA."""
 
+# `models` registers its classes: a saved model loads after `import tf_tsembed`.
+from tf_tsembed import models
 from tf_tsembed.data_embedding import (
     DataEmbedding,
     DataEmbeddingInverted,
@@ -26,6 +28,7 @@ __all__ = [
     "TimeFeatureEmbedding",
     "TokenEmbedding",
     "load_pytorch_weights",
+    "models",
     "repeat_for_channels",
     "__version__",
 ]

@@ -30,14 +30,22 @@ behind the published figures), repeats the last rows of the series; 'zeros', as 
 
 import tensorflow as tf
 
-from examples.models.encoder import LAYER_NORM_EPSILON, torch_linear
-from tf_tsembed import DataEmbedding, ReversibleInstanceNorm
+from tf_tsembed.data_embedding import DataEmbedding
+from tf_tsembed.models.encoder import LAYER_NORM_EPSILON, torch_linear
+from tf_tsembed.models.forecast_model import (
+    ForecastConfig,
+    ForecastModel,
+    forecast_inputs,
+    require,
+)
+from tf_tsembed.reversible_instance_norm import ReversibleInstanceNorm
 
 keras = tf.keras
 
 PADDINGS = ("last_rows", "zeros")
 
 
+@keras.utils.register_keras_serializable(package="tf_tsembed")
 class InceptionBlock(keras.layers.Layer):
     """TSLib's `Inception_Block_V1`: the mean of `num_kernels` 'same' 2-D convolutions of sizes
     1, 3, ..., 2 * num_kernels - 1 over `(B, rows, columns, in_channels)`.
@@ -131,6 +139,7 @@ def pad_to_period(x, period, padding):
     return tf.concat([x, x[:, length - extra :]], axis=1)
 
 
+@keras.utils.register_keras_serializable(package="tf_tsembed")
 class TimesBlock(keras.layers.Layer):
     """TSLib's TimesBlock over `(B, T, d_model)`: see the module docstring.
 
@@ -249,45 +258,67 @@ def _tapped_conv2d(series, period, valid, kernel, bias):
     return outputs + bias
 
 
-def build(
-    seq_len,
-    pred_len,
-    num_series,
-    num_time_features,
-    freq,
-    *,
-    d_model,
-    d_ff,
-    e_layers,
-    dropout,
-    top_k=5,
-    num_kernels=6,
-    padding="last_rows",
-    static_shapes=False,
-):
-    """`[values (B, seq_len, N), time features (B, seq_len, F)] -> (B, pred_len, N)`."""
-    values = keras.Input((seq_len, num_series), name="values")
-    marks = keras.Input((seq_len, num_time_features), name="time_features")
-    revin = ReversibleInstanceNorm(num_series, eps=1e-5, affine=False, name="window_norm")
-    normalized, stats = revin.normalize(values)
-    x = DataEmbedding(
-        num_series, d_model, embed_type="timeF", freq=freq, dropout=dropout, name="embedding"
-    )(normalized, marks)
-    # TSLib's predict_linear: Linear(seq_len -> seq_len + pred_len) along time.
-    x = keras.layers.Permute((2, 1), name="time_last")(x)
-    x = torch_linear(seq_len + pred_len, seq_len, name="predict_linear")(x)
-    x = keras.layers.Permute((2, 1), name="time_first")(x)  # (B, seq_len + pred_len, d_model)
-    norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="layer_norm")
-    for index in range(e_layers):
-        block = TimesBlock(
-            d_ff,
-            top_k,
-            num_kernels,
-            padding=padding,
-            static_shapes=static_shapes,
-            name=f"times_block_{index}",
-        )
-        x = norm(block(x))  # one LayerNorm, shared by every block, as the reference
-    forecast = torch_linear(num_series, d_model, name="projection")(x)
-    forecast = revin.denormalize(forecast[:, -pred_len:], stats)
-    return keras.Model([values, marks], forecast, name="timesnet")
+@keras.utils.register_keras_serializable(package="tf_tsembed")
+class TimesNet(ForecastModel):
+    """TimesNet's long-term forecast, `[x_enc, x_mark_enc, x_dec, x_mark_dec] -> (B, pred_len,
+    c_out)`; the decoder inputs are unused.
+
+    Args:
+        config: a `ForecastConfig` (or its dict); reads seq_len, pred_len, enc_in, c_out (equal
+            to enc_in, as the reference's de-normalisation needs), freq, d_model, d_ff,
+            e_layers, dropout, top_k, num_kernels.
+        padding: 'zeros' (TSLib today, the default) or 'last_rows' (its first version).
+        static_shapes: the tap formulation that XLA compiles (see the module docstring).
+
+    Example:
+
+    >>> from tf_tsembed.models import ForecastConfig, TimesNet
+    >>> config = ForecastConfig(seq_len=24, label_len=12, pred_len=8, enc_in=2, dec_in=2,
+    ...                         c_out=2, d_model=8, d_ff=8, top_k=2, e_layers=1)
+    >>> model = TimesNet(config)
+    >>> x = tf.ones((1, 24, 2)), tf.zeros((1, 24, 4)), tf.zeros((1, 20, 2)), tf.zeros((1, 20, 4))
+    >>> model(list(x)).shape
+    TensorShape([1, 8, 2])
+
+    Reference: Wu et al., "TimesNet: Temporal 2D-Variation Modeling for General Time Series
+    Analysis", ICLR 2023; Time-Series-Library `models/TimesNet.py`.
+    """
+
+    def __init__(self, config, padding="zeros", static_shapes=False, **kwargs):
+        config = ForecastConfig.from_dict(config)
+        require(config, "TimesNet", c_out="enc_in")
+        if padding not in PADDINGS:
+            raise ValueError(f"`padding` must be one of {list(PADDINGS)}; received {padding!r}.")
+        inputs = forecast_inputs(config)
+        values, marks = inputs[:2]
+        revin = ReversibleInstanceNorm(config.enc_in, eps=1e-5, affine=False, name="window_norm")
+        normalized, stats = revin.normalize(values)
+        x = DataEmbedding(
+            config.enc_in,
+            config.d_model,
+            embed_type="timeF",
+            freq=config.freq,
+            dropout=config.dropout,
+            name="embedding",
+        )(normalized, marks)
+        # TSLib's predict_linear: Linear(seq_len -> seq_len + pred_len) along time.
+        x = keras.layers.Permute((2, 1), name="time_last")(x)
+        steps = config.seq_len + config.pred_len
+        x = torch_linear(steps, config.seq_len, name="predict_linear")(x)
+        x = keras.layers.Permute((2, 1), name="time_first")(x)
+        norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="layer_norm")
+        for index in range(config.e_layers):
+            block = TimesBlock(
+                config.d_ff,
+                config.top_k,
+                config.num_kernels,
+                padding=padding,
+                static_shapes=static_shapes,
+                name=f"times_block_{index}",
+            )
+            x = norm(block(x))  # one LayerNorm, shared by every block, as the reference
+        forecast = torch_linear(config.c_out, config.d_model, name="projection")(x)
+        forecast = revin.denormalize(forecast[:, -config.pred_len :], stats)
+        options = dict(padding=padding, static_shapes=static_shapes)
+        kwargs.setdefault("name", "timesnet")
+        super().__init__(config, inputs, forecast, options, **kwargs)

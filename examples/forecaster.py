@@ -3,15 +3,15 @@ linear head.
 
 Each input window is standardised per series by `ReversibleInstanceNorm` (affine), embedded by
 `DataEmbedding` (circular token convolution + calendar marks + sinusoid position), encoded by
-`e_layers` of Time-Series-Library's post-norm encoder layers (`encoder.py`, the same layers as
-the reproductions), flattened and mapped to `pred_len` steps of every series; RevIN is undone
-and the target series returned.
+`e_layers` of Time-Series-Library's post-norm encoder layers (`tf_tsembed.models.encoder`, the
+same layers as the installed models), flattened and mapped to `pred_len` steps of every series;
+RevIN is undone and the target series returned.
 """
 
 import tensorflow as tf
 
-from examples.models.encoder import encoder, torch_linear
 from tf_tsembed import DataEmbedding, ReversibleInstanceNorm
+from tf_tsembed.models.encoder import encoder, torch_linear
 
 keras = tf.keras
 

@@ -3,6 +3,10 @@
 Written to match the PyTorch reference where it changes training: PyTorch's default Linear and
 Conv1d initialisation, full attention with dropout on the attention weights, a post-norm layer
 whose feed-forward is two 1x1 convolutions (position-wise linear maps), LayerNorm epsilon 1e-5.
+
+>>> layer = EncoderLayer(d_model=8, n_heads=2, d_ff=16, dropout=0.1)
+>>> layer(tf.zeros((2, 5, 8))).shape
+TensorShape([2, 5, 8])
 """
 
 import math
@@ -30,6 +34,7 @@ def torch_linear(units, fan_in, use_bias=True, name=None):
     )
 
 
+@keras.utils.register_keras_serializable(package="tf_tsembed")
 class FullAttention(keras.layers.Layer):
     """TSLib's AttentionLayer around FullAttention: multi-head scaled dot-product attention.
 
@@ -120,6 +125,7 @@ class _PostNormBlock(keras.layers.Layer):
         return config
 
 
+@keras.utils.register_keras_serializable(package="tf_tsembed")
 class EncoderLayer(_PostNormBlock):
     """TSLib's EncoderLayer: `x = norm1(x + drop(attn(x)))`, then
     `norm2(x + drop(conv2(drop(act(conv1(x))))))`."""
@@ -159,6 +165,7 @@ def encoder(x, *, e_layers, d_model, n_heads, d_ff, dropout, activation="gelu"):
     return x
 
 
+@keras.utils.register_keras_serializable(package="tf_tsembed")
 class DecoderLayer(_PostNormBlock):
     """TSLib's DecoderLayer: `x = norm1(x + drop(causal self-attn(x)))`,
     `x = norm2(x + drop(cross-attn(x, context)))`, then the EncoderLayer's feed-forward block."""
@@ -176,7 +183,9 @@ class DecoderLayer(_PostNormBlock):
         ]
         self.dropouts = [keras.layers.Dropout(dropout, name=f"dropout_{i}") for i in range(4)]
 
-    def build(self, x_shape, context_shape):
+    def build(self, x_shape, context_shape=None):
+        # Legacy Keras passes the first input's shape only; the context's width is d_model too.
+        context_shape = x_shape if context_shape is None else context_shape
         self.self_attention.build(x_shape)
         self.cross_attention.build(x_shape, context_shape)
         for layer in self.norms:

@@ -4,6 +4,7 @@ import datetime as dt
 import doctest
 import importlib.util
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -362,6 +363,45 @@ def test_bad_freq_raises_value_error_naming_received_value(bad_freq):
     with pytest.raises(ValueError, match="freq") as raised:
         timefeatures.parse_freq(bad_freq)
     assert repr(bad_freq) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "freq, expected",
+    [
+        ("2h", (2, "h")),
+        ("15min", (15, "t")),
+        ("15T", (15, "t")),
+        ("12M", (12, "m")),
+        ("2MS", (2, "m")),
+        ("W-MON", (1, "w")),
+        ("2W-SUN", (2, "w")),
+        ("QS-JAN", (1, "q")),
+        ("10s", (10, "s")),
+        ("007D", (7, "d")),
+        ("h", (1, "h")),
+        ("A", (1, "y")),
+    ],
+)
+def test_parse_freq_multiple_splits_multiple_and_unit(freq, expected):
+    assert timefeatures.parse_freq_multiple(freq) == expected
+
+
+def test_parse_freq_multiple_agrees_with_parse_freq_on_every_alias():
+    for unit, freqs in FREQ_ALIASES.items():
+        for freq in freqs:
+            multiple, parsed_unit = timefeatures.parse_freq_multiple(freq)
+            assert parsed_unit == unit == timefeatures.parse_freq(freq)
+            digits = re.match(r"[0-9]*", freq).group()
+            assert type(multiple) is int and multiple == (int(digits) if digits else 1)
+
+
+@pytest.mark.parametrize("bad_freq", ["", "ms", "0h", "-1h", "1.5h", "W-DEC", "hour", None, 2])
+def test_parse_freq_multiple_refuses_what_parse_freq_refuses(bad_freq):
+    with pytest.raises(ValueError) as expected:
+        timefeatures.parse_freq(bad_freq)
+    with pytest.raises(ValueError) as raised:
+        timefeatures.parse_freq_multiple(bad_freq)
+    assert str(raised.value) == str(expected.value)
 
 
 @pytest.mark.parametrize("function", [timefeatures.time_features, timefeatures.time_marks])

@@ -106,6 +106,18 @@ def parse_freq(freq: str) -> str:
     >>> [parse_freq(f) for f in ("15min", "3H", "W-MON", "MS", "QE-DEC", "A")]
     ['t', 'h', 'w', 'm', 'q', 'y']
     """
+    return parse_freq_multiple(freq)[1]
+
+
+def parse_freq_multiple(freq: str) -> tuple:
+    """``(multiple, unit)`` of a frequency string: its integer multiple (1 when it has none)
+    and its canonical unit as ``parse_freq`` gives it. An anchor is not a multiple.
+
+    Accepts and refuses exactly what ``parse_freq`` does, with the same ValueError.
+
+    >>> [parse_freq_multiple(f) for f in ("2h", "15min", "12M", "W-MON", "s")]
+    [(2, 'h'), (15, 't'), (12, 'm'), (1, 'w'), (1, 's')]
+    """
     if not isinstance(freq, str):
         raise _freq_error(freq, f" of type {type(freq).__name__}, expected a str")
     match = _FREQ_PATTERN.fullmatch(freq)
@@ -124,7 +136,7 @@ def parse_freq(freq: str) -> str:
         raise _freq_error(freq, f": unknown unit {alias!r}")
     if anchor is not None and anchor.upper() not in _ANCHORS_BY_UNIT.get(unit, ()):
         raise _freq_error(freq, f": anchor {anchor!r} does not fit unit {alias!r}")
-    return unit
+    return (int(multiple) if multiple else 1), unit
 
 
 def num_time_features(freq: str) -> int:

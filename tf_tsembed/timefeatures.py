@@ -18,6 +18,20 @@ import re
 
 import numpy as np
 
+__all__ = [
+    "MARK_FIELDS",
+    "TF_TIMESTAMP_RANGE",
+    "mark_fields",
+    "num_time_features",
+    "num_time_marks",
+    "parse_freq",
+    "parse_freq_multiple",
+    "time_features",
+    "time_features_tf",
+    "time_marks",
+    "time_marks_tf",
+]
+
 _MONTH_ANCHORS = (
     "JAN",
     "FEB",

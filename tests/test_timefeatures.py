@@ -1,4 +1,5 @@
-"""tf_tsembed.timefeatures against docs/formulas.md and a per-element `datetime` reference."""
+"""tf_tsembed.timefeatures against docs/formulas.md and a per-element `datetime` reference; its
+TensorFlow versions against the NumPy functions, pandas' calendar and the TFLite interpreter."""
 
 import datetime as dt
 import doctest
@@ -19,7 +20,8 @@ _MODULE_PATH = pathlib.Path(__file__).resolve().parents[1] / "tf_tsembed" / "tim
 
 def _load_module():
     # Loaded by path so that these tests never run the package __init__, which may pull in
-    # TensorFlow: the module is pure NumPy and its tests must stay fast.
+    # TensorFlow: the NumPy functions' tests must stay fast. TensorFlow comes in only with the
+    # `tf` fixture of the TensorFlow versions' tests (and with their docstring examples).
     spec = importlib.util.spec_from_file_location("timefeatures_under_test", _MODULE_PATH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -122,6 +122,18 @@ def time_features_unknown_freq(at):
     timefeatures.time_features(["2016-07-01 00:00:00"], freq="xyz")
 
 
+@case("time-features-tf-int32")
+def time_features_tf_int32(at):
+    at("call")
+    timefeatures.time_features_tf(tf.constant([[1609677900]], tf.int32), freq="h")
+
+
+@case("time-marks-tf-out-of-range")
+def time_marks_tf_out_of_range(at):
+    at("run time")
+    timefeatures.time_marks_tf(tf.constant([2**62], tf.int64), freq="h")
+
+
 DATES = ["2016-07-01 00:00", "2016-07-01 01:00", "2016-07-02 13:00"]
 
 

@@ -1,11 +1,14 @@
-"""tf_tsembed.timefeatures against docs/formulas.md and a per-element `datetime` reference."""
+"""tf_tsembed.timefeatures against docs/formulas.md and a per-element `datetime` reference; its
+TensorFlow versions against the NumPy functions, pandas' calendar and the TFLite interpreter."""
 
 import datetime as dt
 import doctest
 import importlib.util
 import pathlib
+import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -17,7 +20,8 @@ _MODULE_PATH = pathlib.Path(__file__).resolve().parents[1] / "tf_tsembed" / "tim
 
 def _load_module():
     # Loaded by path so that these tests never run the package __init__, which may pull in
-    # TensorFlow: the module is pure NumPy and its tests must stay fast.
+    # TensorFlow: the NumPy functions' tests must stay fast. TensorFlow comes in only with the
+    # `tf` fixture of the TensorFlow versions' tests (and with their docstring examples).
     spec = importlib.util.spec_from_file_location("timefeatures_under_test", _MODULE_PATH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -364,6 +368,45 @@ def test_bad_freq_raises_value_error_naming_received_value(bad_freq):
     assert repr(bad_freq) in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "freq, expected",
+    [
+        ("2h", (2, "h")),
+        ("15min", (15, "t")),
+        ("15T", (15, "t")),
+        ("12M", (12, "m")),
+        ("2MS", (2, "m")),
+        ("W-MON", (1, "w")),
+        ("2W-SUN", (2, "w")),
+        ("QS-JAN", (1, "q")),
+        ("10s", (10, "s")),
+        ("007D", (7, "d")),
+        ("h", (1, "h")),
+        ("A", (1, "y")),
+    ],
+)
+def test_parse_freq_multiple_splits_multiple_and_unit(freq, expected):
+    assert timefeatures.parse_freq_multiple(freq) == expected
+
+
+def test_parse_freq_multiple_agrees_with_parse_freq_on_every_alias():
+    for unit, freqs in FREQ_ALIASES.items():
+        for freq in freqs:
+            multiple, parsed_unit = timefeatures.parse_freq_multiple(freq)
+            assert parsed_unit == unit == timefeatures.parse_freq(freq)
+            digits = re.match(r"[0-9]*", freq).group()
+            assert type(multiple) is int and multiple == (int(digits) if digits else 1)
+
+
+@pytest.mark.parametrize("bad_freq", ["", "ms", "0h", "-1h", "1.5h", "W-DEC", "hour", None, 2])
+def test_parse_freq_multiple_refuses_what_parse_freq_refuses(bad_freq):
+    with pytest.raises(ValueError) as expected:
+        timefeatures.parse_freq(bad_freq)
+    with pytest.raises(ValueError) as raised:
+        timefeatures.parse_freq_multiple(bad_freq)
+    assert str(raised.value) == str(expected.value)
+
+
 @pytest.mark.parametrize("function", [timefeatures.time_features, timefeatures.time_marks])
 def test_feature_functions_validate_freq(function):
     with pytest.raises(ValueError, match="'ms'"):
@@ -433,3 +476,191 @@ def test_module_imports_neither_tensorflow_nor_pandas():
         [sys.executable, "-c", check], capture_output=True, text=True, check=True
     )
     assert imported.stdout.strip() == "[]"
+
+
+# --- The TensorFlow versions, against the NumPy functions and pandas ----------------------------
+
+TF_FREQS = [
+    *("s", "10s", "t", "T", "15min", "h", "2h", "d", "D", "b", "5B"),
+    *("w", "W-MON", "W-SUN", "2W", "m", "ME", "MS", "3M"),
+    *("q", "QE", "QS", "Q-DEC", "QS-JAN", "QE-NOV", "2Q", "y", "A", "YS", "A-JUN", "YE-DEC"),
+]
+assert {timefeatures.parse_freq(freq) for freq in TF_FREQS} == set(UNITS)
+# Leap days of leap and non-leap centuries, ISO week 53 years (2015, 2020, 2026) and their
+# neighbours, the first and last days of NumPy's four-digit years.
+TF_EDGE_TIMESTAMPS = [
+    dt.datetime(1900, 2, 28, 23, 59, 59),
+    dt.datetime(1904, 2, 29, 23, 59, 59),
+    dt.datetime(1904, 12, 31),
+    dt.datetime(2000, 3, 1),
+    dt.datetime(2000, 12, 31, 12),
+    dt.datetime(2026, 12, 31),
+    dt.datetime(2027, 1, 3, 23, 59, 59),
+    dt.datetime(2027, 1, 4),
+    dt.datetime(1, 1, 1),
+    dt.datetime(9999, 12, 31, 23, 59, 59),
+]
+_TF_LOW, _TF_HIGH = timefeatures.TF_TIMESTAMP_RANGE
+TF_SECONDS = np.concatenate(
+    [
+        np.array(STAMPS + TF_EDGE_TIMESTAMPS, "datetime64[s]").astype(np.int64),
+        # The ends of the supported range, and a few years inside it that datetime lacks.
+        [_TF_LOW, _TF_LOW + 1, _TF_HIGH - 1, -(2**40), 2**40, -62135596801],
+        np.random.default_rng(7).integers(_TF_LOW, _TF_HIGH, 50),
+    ]
+)
+TF_DATES = TF_SECONDS.astype("datetime64[s]")
+
+
+@pytest.fixture(scope="module")
+def tf():
+    return pytest.importorskip("tensorflow")  # only these tests need TensorFlow
+
+
+@pytest.fixture(scope="module")
+def tf_results(tf):
+    """``{path: {freq: (features, marks)}}`` for every freq of TF_FREQS, eagerly on TF_SECONDS
+    and from one XLA compilation on (2, L): TF_SECONDS and TF_SECONDS reversed."""
+
+    def every_freq(seconds):
+        return {
+            freq: (
+                timefeatures.time_features_tf(seconds, freq),
+                timefeatures.time_marks_tf(seconds, freq),
+            )
+            for freq in TF_FREQS
+        }
+
+    seconds = tf.constant(TF_SECONDS)
+    compiled = tf.function(every_freq, jit_compile=True)(tf.stack([seconds, seconds[::-1]]))
+    return {"eager": every_freq(seconds), "xla": compiled}
+
+
+@pytest.mark.parametrize("freq", TF_FREQS)
+def test_tf_functions_match_numpy_eagerly_and_under_xla(tf_results, freq):
+    expected_features = timefeatures.time_features(TF_DATES, freq)
+    expected_marks = timefeatures.time_marks(TF_DATES, freq)
+    for path, results in tf_results.items():
+        features, marks = results[freq]
+        assert features.dtype == "float32" and marks.dtype == "int32", path
+        if path == "xla":  # static shapes, and the batch axis leaves each row alone
+            assert features.shape == (2, *expected_features.shape), path
+            assert marks.shape == (2, *expected_marks.shape), path
+            features, marks = features[1, ::-1], marks[1, ::-1]
+        np.testing.assert_allclose(features, expected_features, rtol=0, atol=1e-7, err_msg=path)
+        np.testing.assert_array_equal(marks, expected_marks, err_msg=path)
+
+
+# Restated from docs/formulas.md: field -> (pandas attribute of a DatetimeIndex, first, span).
+PANDAS_FEATURES = {
+    "second": (lambda index: index.second, 0, 59),
+    "minute": (lambda index: index.minute, 0, 59),
+    "hour": (lambda index: index.hour, 0, 23),
+    "weekday": (lambda index: index.day_of_week, 0, 6),
+    "day": (lambda index: index.day, 1, 30),
+    "dayofyear": (lambda index: index.day_of_year, 1, 365),
+    "month": (lambda index: index.month, 1, 11),
+    "isoweek": (lambda index: index.isocalendar().week.to_numpy(np.int64), 1, 52),
+}
+
+
+@pytest.mark.parametrize(
+    "freq, feature_names",
+    [
+        ("s", ("second", "minute", "hour", "weekday", "day", "dayofyear")),
+        ("W-SUN", ("day", "isoweek")),
+        ("MS", ("month",)),
+    ],
+)
+def test_tf_functions_match_pandas_attributes(tf, freq, feature_names):
+    """pandas' own calendar, independent of the NumPy functions, on 1900..2100 and the edges."""
+    pd = pytest.importorskip("pandas", reason=PANDAS_SKIP_REASON)
+    dates = np.array(STAMPS + TF_EDGE_TIMESTAMPS[:-2], "datetime64[s]")  # pandas: 1677..2262
+    index = pd.DatetimeIndex(dates)
+    seconds = tf.constant(dates.astype(np.int64))
+    expected = [
+        (np.asarray(attribute(index), np.float64) - first) / span - 0.5
+        for attribute, first, span in (PANDAS_FEATURES[name] for name in feature_names)
+    ]
+    features = timefeatures.time_features_tf(seconds, freq)
+    np.testing.assert_allclose(features, np.stack(expected, -1), rtol=0, atol=1e-7)
+    expected_marks = np.stack(
+        [index.month, index.day, index.day_of_week, index.hour, index.minute // 15], -1
+    )
+    np.testing.assert_array_equal(timefeatures.time_marks_tf(seconds, "15min"), expected_marks)
+
+
+def test_tflite_builtin_ops_give_the_numpy_values(tf):
+    """Converted with builtin ops only (the converter's default: Select TF ops would fail it)."""
+    module = tf.Module()
+    module.calendar = tf.function(
+        lambda seconds: {
+            "features_s": timefeatures.time_features_tf(seconds, "s"),
+            "features_w": timefeatures.time_features_tf(seconds, "W-MON"),
+            "features_m": timefeatures.time_features_tf(seconds, "MS"),
+            "marks": timefeatures.time_marks_tf(seconds, "15min"),
+        },
+        input_signature=[tf.TensorSpec(TF_SECONDS.shape, tf.int64, name="seconds")],
+    )
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.calendar.get_concrete_function()], module
+    )
+    with warnings.catch_warnings():
+        # tf.lite.Interpreter announces its move to ai_edge_litert; TF 2.21 still has it.
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    got = interpreter.get_signature_runner()(seconds=TF_SECONDS)
+    for freq, key in (("s", "features_s"), ("W-MON", "features_w"), ("MS", "features_m")):
+        expected = timefeatures.time_features(TF_DATES, freq)
+        np.testing.assert_allclose(got[key], expected, rtol=0, atol=1e-7, err_msg=key)
+    np.testing.assert_array_equal(got["marks"], timefeatures.time_marks(TF_DATES, "15min"))
+
+
+def test_tf_yearly_features_have_zero_columns(tf):
+    features = timefeatures.time_features_tf(tf.zeros((2, 3), tf.int64), "A-DEC")
+    assert features.shape == (2, 3, 0) and features.dtype == tf.float32
+
+
+def test_tf_functions_take_python_ints_and_numpy_int64(tf):
+    seconds = [1609677900, -1]
+    expected = timefeatures.time_marks(np.array(seconds).astype("datetime64[s]"), "t")
+    np.testing.assert_array_equal(timefeatures.time_marks_tf(seconds, "t"), expected)
+    np.testing.assert_array_equal(timefeatures.time_marks_tf(np.array(seconds), "t"), expected)
+
+
+def test_tf_functions_refuse_timestamps_out_of_range(tf):
+    for seconds in ([_TF_LOW - 1], [0, _TF_HIGH]):
+        for function in (timefeatures.time_features_tf, timefeatures.time_marks_tf):
+            with pytest.raises(tf.errors.InvalidArgumentError, match="`timestamps` must lie in"):
+                function(np.array(seconds, np.int64), "h")
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda tf: tf.constant([1, 2], tf.int32), TypeError, "received dtype int32"),
+        (lambda tf: tf.constant([1, 2], tf.uint64), TypeError, "received dtype uint64"),
+        (lambda tf: [1.0, 2.5], TypeError, "received dtype float64"),
+        (lambda tf: ["2021-01-03"], TypeError, "received dtype string"),
+        (
+            lambda tf: np.array(["2021-01-03"], "datetime64[s]"),
+            TypeError,
+            r"received datetime64 values\. Convert them with",
+        ),
+        (lambda tf: tf.ragged.constant([[1], [2, 3]], tf.int64), TypeError, "tf.RaggedTensor"),
+        (lambda tf: tf.constant(1, tf.int64), ValueError, r"received shape \(\), a scalar"),
+    ],
+)
+@pytest.mark.parametrize("name", ["time_features_tf", "time_marks_tf"])
+def test_tf_functions_refuse_other_timestamps_naming_the_parameter(tf, name, make, error, message):
+    with pytest.raises(error, match=rf"{name}\b.*`timestamps`.*{message}"):
+        getattr(timefeatures, name)(make(tf), "h")
+
+
+@pytest.mark.parametrize("name", ["time_features_tf", "time_marks_tf"])
+def test_tf_functions_refuse_bad_freq_as_parse_freq_does(tf, name):
+    with pytest.raises(ValueError) as expected:
+        timefeatures.parse_freq("10ms")
+    with pytest.raises(ValueError) as raised:
+        getattr(timefeatures, name)(tf.zeros((3,), tf.int64), "10ms")
+    assert str(raised.value) == str(expected.value)

@@ -51,9 +51,10 @@ def _write_bytes(tmp_path, raw, name="series.csv"):
 def _as_pandas_reads_it(path, **kwargs):
     """TSLib's reading: pd.read_csv, the `date` column through pd.to_datetime."""
     frame = pd.read_csv(path, **kwargs)
-    dates = pd.to_datetime(frame["date"])
+    offsets = frame["date"].astype(str).str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").any()
+    dates = pd.to_datetime(frame["date"], utc=bool(offsets))
     if dates.dt.tz is not None:
-        dates = dates.dt.tz_localize(None)  # pandas' calendar fields are wall-clock times
+        dates = dates.dt.tz_convert(None)  # dates with offsets are instants, read in UTC
     values = frame.drop(columns="date")
     return dates.to_numpy("datetime64[ns]"), list(values.columns), values.to_numpy(np.float64)
 

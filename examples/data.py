@@ -529,15 +529,24 @@ def infer_freq(dates):
     raise AssertionError("unreachable: every whole number of seconds is a multiple of 1 s")
 
 
-def check_freq(freq, dates, flag="--freq"):
-    """Raises ValueError if `freq` (e.g. 'h', '15min') contradicts the median spacing of `dates`."""
+# TODO(merge): use tf_tsembed.timefeatures.parse_freq_multiple
+def parse_freq_multiple(freq):
+    """`(multiple, unit)` of a frequency string: '2h' -> (2, 'h'), '15min' -> (15, 't'),
+    '12M' -> (12, 'm'); the unit as `parse_freq` returns it (which validates `freq`)."""
     unit = parse_freq(freq)
+    return int(re.match(r"[0-9]*", freq).group() or 1), unit
+
+
+def check_freq(freq, dates, flag="--freq"):
+    """Raises ValueError if `freq` (e.g. 'h', '2h', '15min', '3M') contradicts the median spacing
+    of `dates`, its multiple included: a step of `multiple` units (calendar units: `multiple`
+    times their range of days)."""
+    multiple, unit = parse_freq_multiple(freq)
     step = median_step_seconds(dates)
     if unit in _CALENDAR_DAYS:
         low, high = _CALENDAR_DAYS[unit]
-        fits = low * _DAY <= step <= high * _DAY
+        fits = multiple * low * _DAY <= step <= multiple * high * _DAY
     else:
-        multiple = int("".join(c for c in freq.split("-")[0] if c.isdigit()) or 1)
         fits = step == multiple * _UNIT_SECONDS[unit]
     if not fits:
         raise ValueError(
@@ -594,13 +603,22 @@ def standardize(values, train_stop):
     noise level (`var <= n * eps * var + (n * mean * eps)**2`, n training rows) is centred but
     not scaled (scale 1), so a sensor stuck at one value does not blow up to 1e15.
     `constant` is a boolean mask of those columns.
+
+    The statistics are computed on each column divided by the power of two at or above its
+    largest training magnitude: exact (a power of two only shifts exponents), so the results are
+    those of the plain formulas, but squares of values near 1e300 no longer overflow to an
+    infinite variance (which made the column "constant") nor those near 1e-170 underflow to 0.
+    Non-finite values are left as they come (the CSV reader refuses them).
     """
     train = values[:train_stop]
-    mean, variance = train.mean(axis=0), train.var(axis=0)
+    _, exponent = np.frexp(np.max(np.abs(train), axis=0) if len(train) else 0.0)
+    power = np.ldexp(1.0, exponent)  # 1 for a zero, NaN or infinite maximum
+    unit = train / power
+    mean, variance = unit.mean(axis=0), unit.var(axis=0)
     eps, rows = np.finfo(np.float64).eps, len(train)
-    constant = variance <= rows * eps * variance + (rows * mean * eps) ** 2
-    scale = np.where(constant, 1.0, np.sqrt(variance))
-    return (values - mean) / scale, constant
+    constant = variance <= rows * eps * variance + (rows * mean * eps) ** 2  # scale-free
+    scaled = (values / power - mean) / np.where(constant, 1.0, np.sqrt(variance))
+    return np.where(constant, values - mean * power, scaled), constant
 
 
 def constant_note(names, constant):

@@ -403,13 +403,15 @@ def read_csv(path, notes=None):
     or one-file zip compressed (told by the content, whatever the extension); blank lines
     skipped (empty or white-space lines, as pandas skips them); dates year first
     (`2016-07-01 00:00:00`, `2016-07-01T00:00`, `2016-07-01 00`, `1990/1/1 0:00`, `2016-07-01`,
-    fractions of a second, a UTC offset, which is dropped: the wall-clock time counts, as
-    pandas' calendar fields give it) from 1677-09-21 to 2262-04-11 (what datetime64[ns] holds);
+    fractions of a second, a UTC offset: dates with offsets are instants, converted to UTC and
+    said once in a note, appended to `notes` when a list is given, else printed) from
+    1677-09-21 to 2262-04-11 (what datetime64[ns] holds);
     numbers in ASCII (`1.5`, `-2e3`, spaces around). Everything else is refused with a
     ValueError naming the file, the line and the field: a wrong field count, a field that is not
     a finite number (empty, NaN, Inf, `1_000`, non-ASCII digits or spaces), a row of empty
     fields (`,,` or `""`: a row of NaN to pandas), a date that is not one of those forms or out
-    of that range, an unnamed or repeated column, dates that do not strictly increase, a
+    of that range, dates with and without UTC offsets mixed, an unnamed or repeated column,
+    dates that do not strictly increase, a
     corrupt compressed file, bytes that break the byte order mark's encoding, Latin-1's control
     characters 0x80 to 0x9F (Windows-1252 text).
     """

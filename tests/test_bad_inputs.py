@@ -748,6 +748,26 @@ def position_nan(at):
     np.testing.assert_allclose(got, reference.sinusoid(6, 8)[None], rtol=0, atol=1e-7)
 
 
+@case("csv-mixed-utc-offsets")
+def csv_mixed_utc_offsets(at):
+    from examples import data
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = pathlib.Path(directory) / "series.csv"
+        path.write_text("date,OT\n2020-01-01 00:00+01:00,1\n2020-01-01 01:00,2\n")
+        at("call")
+        data.read_csv(str(path))
+
+
+@case("freq-multiple-contradicts-dates")
+def freq_multiple_contradicts_dates(at):
+    from examples import data
+
+    months = np.arange("2000-01", "2003-01", dtype="datetime64[M]").astype("datetime64[ns]")
+    at("call")
+    data.check_freq("12M", months)
+
+
 def test_every_row_has_a_case_and_every_case_a_row():
     names = [row["Case"] for row in ROWS]
     assert len(names) == len(set(names)), "duplicate rows"

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from examples.recipes import PROTOCOLS, protocol_for, script_freq
-from tf_tsembed.timefeatures import parse_freq, time_features
+from tf_tsembed.timefeatures import parse_freq_multiple, time_features
 
 # ETT: 12 months of train, 4 of validation, 4 of test, a month being 30 days of hourly rows.
 _ETT_HOUR_BORDERS = (12 * 30 * 24, 4 * 30 * 24, 4 * 30 * 24)
@@ -529,14 +529,6 @@ def infer_freq(dates):
             multiple = step // seconds
             return unit if multiple == 1 else f"{multiple}{unit}"
     raise AssertionError("unreachable: every whole number of seconds is a multiple of 1 s")
-
-
-# TODO(merge): use tf_tsembed.timefeatures.parse_freq_multiple
-def parse_freq_multiple(freq):
-    """`(multiple, unit)` of a frequency string: '2h' -> (2, 'h'), '15min' -> (15, 't'),
-    '12M' -> (12, 'm'); the unit as `parse_freq` returns it (which validates `freq`)."""
-    unit = parse_freq(freq)
-    return int(re.match(r"[0-9]*", freq).group() or 1), unit
 
 
 def check_freq(freq, dates, flag="--freq"):

@@ -21,8 +21,17 @@ class TorchAdam(keras.optimizers.Optimizer):
     gradient below about 1e-6 moves its weight differently there in the first steps.
     """
 
-    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **kwargs):
-        super().__init__(learning_rate=learning_rate, name="torch_adam", **kwargs)
+    def __init__(
+        self,
+        learning_rate=1e-3,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        name="torch_adam",
+        **kwargs,
+    ):
+        # `name` is an argument, not fixed: `get_config()` holds it, so `from_config` passes it.
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
     def build(self, var_list):

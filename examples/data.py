@@ -716,12 +716,15 @@ def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
     )
 
 
-def whole_batches(starts, global_batch):
-    """The first windows of `starts` that make whole global batches (static shapes)."""
+def whole_batches(starts, global_batch, split="a"):
+    """The first windows of `starts` that make whole global batches (static shapes); `split`
+    names the split in the error."""
     usable = len(starts) // global_batch * global_batch
     if usable == 0:
         raise ValueError(
-            f"A split has {len(starts)} windows, fewer than one global batch of {global_batch}."
+            f"The {split} split has {len(starts)} windows, fewer than one global batch of "
+            f"{global_batch} (--batch_size per replica x replicas): give a smaller --batch_size, "
+            f"or more data (a longer --csv, or more --days)."
         )
     return starts[:usable]
 

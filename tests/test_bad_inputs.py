@@ -5,7 +5,10 @@ Each case below is registered under the row's first column and marks the stage i
 says `none` assert themselves what comes out instead of an error.
 """
 
+import os
 import pathlib
+import subprocess
+import sys
 import tempfile
 import warnings
 
@@ -14,6 +17,7 @@ import pytest
 import reference
 import tensorflow as tf
 
+from examples import data, evaluation, outputs, training
 from tf_tsembed import (
     DataEmbedding,
     FixedEmbedding,
@@ -766,6 +770,127 @@ def freq_multiple_contradicts_dates(at):
     months = np.arange("2000-01", "2003-01", dtype="datetime64[M]").astype("datetime64[ns]")
     at("call")
     data.check_freq("12M", months)
+
+
+# --- the example scripts' refusals (rows cli-*) ------------------------------------------------
+
+
+def _outputs_dir():
+    return pathlib.Path(tempfile.mkdtemp(prefix="bad_inputs_outputs_"))
+
+
+@case("cli-output-exists")
+def cli_output_exists(at):
+    path = _outputs_dir() / "out.json"
+    path.write_text("{}")
+    at("call")
+    outputs.check(files={"json": str(path)})
+
+
+@case("cli-output-is-input")
+def cli_output_is_input(at):
+    directory = _outputs_dir()
+    (directory / "data.csv").write_text("date,OT\n")
+    (directory / "out.json").symlink_to(directory / "data.csv")
+    at("call")
+    outputs.check(
+        files={"json": str(directory / "out.json")},
+        inputs={"csv": str(directory / "data.csv")},
+        overwrite=True,
+    )
+
+
+@case("cli-export-dir-holds-input")
+def cli_export_dir_holds_input(at):
+    directory = _outputs_dir()
+    (directory / "data.csv").write_text("date,OT\n")
+    at("call")
+    outputs.check(
+        directories={"export_dir": str(directory)},
+        inputs={"csv": str(directory / "data.csv")},
+        overwrite=True,
+    )
+
+
+@case("cli-output-inside-output")
+def cli_output_inside_output(at):
+    saved = _outputs_dir() / "saved"
+    at("call")
+    outputs.check(files={"json": str(saved / "out.json")}, directories={"export_dir": str(saved)})
+
+
+@case("cli-output-appeared")
+def cli_output_appeared(at):
+    path = _outputs_dir() / "out.json"
+    at("call")
+    with outputs.replacing_file(str(path)) as file:
+        file.write("{}")
+        path.write_text("written by another run meanwhile")
+
+
+@case("cli-json-nan")
+def cli_json_nan(at):
+    path = _outputs_dir() / "out.json"
+    at("call")
+    try:
+        outputs.write_json(str(path), {"mse": float("nan")})
+    finally:
+        assert not path.exists()
+
+
+@case("cli-training-diverged")
+def cli_training_diverged(at):
+    model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer=training.TorchAdam(1e30), loss="mse")
+    x = np.ones((8, 2), "float32")
+    at("call")
+    model.fit(x, x[:, :1], batch_size=2, epochs=2, callbacks=[training.FiniteLosses()], verbose=0)
+
+
+@case("cli-test-metrics-not-finite")
+def cli_test_metrics_not_finite(at):
+    at("call")
+    evaluation.finite_errors(np.array([[1.0, np.inf]]), np.zeros((1, 2)))
+
+
+@case("cli-export-mismatch")
+def cli_export_mismatch(at):
+    expected = np.zeros((2, 3), "float32")
+    at("call")
+    evaluation.check_export(expected + 0.01, expected)
+
+
+@case("cli-split-fewer-than-a-batch")
+def cli_split_fewer_than_a_batch(at):
+    at("call")
+    data.whole_batches(np.arange(10, 49), 64, "validation")
+
+
+def _script(*args, **kwargs):
+    root = pathlib.Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    command = [sys.executable, "-m", "examples.forecast", *args]
+    return subprocess.run(command, cwd=root, env=env, text=True, timeout=60, **kwargs)
+
+
+@case("cli-help-bad-value")
+def cli_help_bad_value(at):
+    result = _script("--help", "--seq_len", "abc", capture_output=True)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: flag --seq_len=abc: invalid literal for int() with base 10: 'abc'\n"
+    )
+
+
+@case("cli-help-closed-pipe")
+def cli_help_closed_pipe(at):
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = _script("--help", stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (0, "")
 
 
 def test_every_row_has_a_case_and_every_case_a_row():

@@ -232,9 +232,12 @@ class ConvLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.d_model = d_model
         bound = 1.0 / math.sqrt(3 * d_model)  # nn.Conv1d's init, fan_in = C * kernel
-        uniform = keras.initializers.RandomUniform(-bound, bound)
         self.down_conv = keras.layers.Conv1D(
-            d_model, 3, kernel_initializer=uniform, bias_initializer=uniform, name="down_conv"
+            d_model,
+            3,
+            kernel_initializer=keras.initializers.RandomUniform(-bound, bound),
+            bias_initializer=keras.initializers.RandomUniform(-bound, bound),
+            name="down_conv",
         )
         self.norm = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name="norm")
 

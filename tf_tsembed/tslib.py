@@ -499,7 +499,12 @@ def _flag_text(dim, sizes):
     if dim in sizes:
         return f"--{dim} {sizes[dim]}"
     names = re.findall(r"[a-z_]+", dim)
-    given = ", ".join(f"--{name} {sizes[name]}" for name in names)
+    given = ", ".join(
+        f"patch_num {sizes[name]} from --seq_len {sizes['seq_len']}"
+        if name == "patch_num"
+        else f"--{name} {sizes[name]}"
+        for name in names
+    )
     return f"{dim} = {_size(dim, sizes)} ({given})"
 
 

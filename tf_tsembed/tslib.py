@@ -655,6 +655,10 @@ def load_checkpoint(checkpoint, **flags):
         The `tf_tsembed.models` model, `model([x_enc, x_mark_enc, x_dec, x_mark_dec]) ->
         (B, pred_len, c_out)` as TSLib's forward in eval mode (TimesNet pads with zeros).
 
+    Buffers are not loaded: a `position_embedding.pe` present is checked against the fixed
+    sinusoid (our positions are that constant; one left out is not missed), BatchNorm's
+    `num_batches_tracked` is skipped.
+
     Raises:
         ValueError: a refused flag; or, listing every problem, keys missing or unexpected,
             a layer count or a shape that disagrees with the flags (naming both), a `pe` buffer

@@ -30,6 +30,7 @@ from tf_tsembed import (
     load_pytorch_weights,
     repeat_for_channels,
     timefeatures,
+    tslib,
 )
 
 ERRORS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "errors.md"
@@ -891,6 +892,56 @@ def cli_help_closed_pipe(at):
     finally:
         os.close(write)
     assert (result.returncode, result.stderr) == (0, "")
+
+
+TSLIB_FLAGS = dict(seq_len=24, label_len=12, pred_len=8, enc_in=3, dec_in=3, c_out=3, d_model=8,
+                   n_heads=2, d_ff=8, e_layers=1, d_layers=1)  # fmt: skip
+
+
+def _tslib_state(model):
+    shapes = tslib.checkpoint_shapes(dict(TSLIB_FLAGS, model=model))
+    return {key: np.zeros(shape, "float32") for key, shape in shapes.items()}
+
+
+@case("tslib-unknown-flag")
+def tslib_unknown_flag(at):
+    at("call")
+    tslib.parse_run_flags("--model TimesNet --bogus 1")
+
+
+@case("tslib-embed-fixed")
+def tslib_embed_fixed(at):
+    at("call")
+    tslib.parse_run_flags("--model Transformer --embed fixed")
+
+
+@case("tslib-unknown-model")
+def tslib_unknown_model(at):
+    at("call")
+    tslib.parse_run_flags("--model Autoformer")
+
+
+@case("tslib-missing-key")
+def tslib_missing_key(at):
+    state = _tslib_state("iTransformer")
+    del state["projection.bias"]
+    at("call")
+    tslib.load_checkpoint(state, model="iTransformer", **TSLIB_FLAGS)
+
+
+@case("tslib-flag-against-shape")
+def tslib_flag_against_shape(at):
+    state = _tslib_state("Transformer")
+    at("call")
+    tslib.load_checkpoint(state, model="Transformer", **dict(TSLIB_FLAGS, enc_in=8))
+
+
+@case("tslib-not-sinusoid")
+def tslib_not_sinusoid(at):
+    state = _tslib_state("PatchTST")
+    state["patch_embedding.position_embedding.pe"] = np.ones((1, 100, 8), "float32")
+    at("call")
+    tslib.load_checkpoint(state, model="PatchTST", **TSLIB_FLAGS)
 
 
 def test_every_row_has_a_case_and_every_case_a_row():

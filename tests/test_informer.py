@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from tests import reference
+from tf_tsembed import tslib
 from tf_tsembed.models import MODELS, ForecastConfig, Informer
 from tf_tsembed.models.encoder import ConvLayer, DecoderLayer, EncoderLayer, ProbAttention
 
@@ -135,59 +136,6 @@ def test_layers_config_round_trip():
 # --- the whole model against TSLib's, in PyTorch ----------------------------------------------
 
 
-def _keras_value(key, array):
-    """TSLib's state_dict key and array -> (our variable path, array), None for no variable."""
-    parts = key.split(".")
-    if key.endswith("position_embedding.pe") or key.endswith("num_batches_tracked"):
-        return None
-    renamed = {"weight": "kernel", "bias": "bias"}
-    if parts[0] in ("enc_embedding", "dec_embedding"):
-        layer = "encoder_embedding" if parts[0] == "enc_embedding" else "decoder_embedding"
-        if parts[1] == "value_embedding":  # tokenConv (D, c_in, 3) -> (3, c_in, D)
-            return f"{layer}/value_embedding/kernel", array.transpose(2, 1, 0)
-        return f"{layer}/temporal_embedding/kernel", array.T  # embed (D, F) -> (F, D)
-    if parts[:2] == ["encoder", "norm"] or parts[:2] == ["decoder", "norm"]:
-        return f"{parts[0]}_norm/{'gamma' if parts[2] == 'weight' else 'beta'}", array
-    if parts[:2] == ["decoder", "projection"]:
-        return f"projection/{renamed[parts[2]]}", array.T if array.ndim == 2 else array
-    if parts[:2] == ["encoder", "conv_layers"]:
-        layer = f"distil_conv_{parts[2]}"
-        if parts[3] == "downConv":  # (D, D, 3) -> (3, D, D)
-            return f"{layer}/down_conv/{renamed[parts[4]]}", (
-                array.transpose(2, 1, 0) if array.ndim == 3 else array
-            )
-        bn = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean"}
-        return f"{layer}/norm/{bn.get(parts[4], 'moving_variance')}", array
-    if parts[:2] == ["encoder", "attn_layers"]:
-        layer, rest = f"encoder_layer_{parts[2]}", parts[3:]
-    else:  # decoder.layers.{j}
-        layer, rest = f"decoder_layer_{parts[2]}", parts[3:]
-    if rest[0] in ("attention", "self_attention", "cross_attention"):
-        projection = rest[1].replace("_projection", "")  # query, key, value, out
-        return f"{layer}/{rest[0]}/{projection}/{renamed[rest[2]]}", (
-            array.T if array.ndim == 2 else array
-        )
-    if rest[0] in ("conv1", "conv2"):  # (out, in, 1) -> (in, out)
-        return f"{layer}/{rest[0]}/{renamed[rest[1]]}", (
-            array[:, :, 0].T if array.ndim == 3 else array
-        )
-    return f"{layer}/{rest[0]}/{'gamma' if rest[1] == 'weight' else 'beta'}", array  # norm1..3
-
-
-def _copy_tslib_weights(model, state_dict):
-    variables = {v.path: v for v in model.weights}
-    assigned = set()
-    for key, tensor in state_dict.items():
-        mapped = _keras_value(key, tensor.numpy())
-        if mapped is None:
-            continue
-        path, value = mapped
-        assert variables[path].shape == value.shape, (key, path)
-        variables[path].assign(value)
-        assigned.add(path)
-    assert assigned == set(variables), set(variables) - assigned
-
-
 def _inputs(torch, config, seed):
     generator = torch.Generator().manual_seed(seed)
     decoder_len = config.label_len + config.pred_len
@@ -220,9 +168,9 @@ def test_informer_equals_tslibs_with_copied_weights_and_the_same_samples(distil,
         for m in reference_model.modules()
         if isinstance(m, torch_tslib.ProbAttention)
     ]
-    keras.utils.set_random_seed(0)
-    model = Informer(config)
-    _copy_tslib_weights(model, reference_model.state_dict())
+    model = tslib.load_checkpoint(
+        reference_model.state_dict(), model="Informer", **config.to_dict()
+    )
     attentions = model.prob_attentions()
     assert [a.causal for a in attentions] == [False] * 2 + [True, False]
     for attention, sample in zip(attentions, samples, strict=True):

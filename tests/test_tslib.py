@@ -224,10 +224,10 @@ def test_flag_refusals(flags, excerpt):
         tslib.parse_run_flags(flags)
 
 
-def test_informer_is_refused_until_it_has_a_weight_plan():
-    reason = "has no weight plan yet" if "Informer" in MODELS else "is not a tf_tsembed model"
-    with pytest.raises(ValueError, match=f"--model 'Informer' {reason}"):
-        tslib.parse_run_flags("--model Informer")
+def test_every_model_has_a_weight_plan_and_others_are_refused():
+    assert set(tslib.WEIGHT_PLANS) == set(MODELS)
+    with pytest.raises(ValueError, match="--model 'Autoformer' is not a tf_tsembed model"):
+        tslib.parse_run_flags("--model Autoformer")
 
 
 def test_run_line_with_ignored_flags_and_defaults():

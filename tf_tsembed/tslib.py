@@ -260,10 +260,8 @@ def parse_run_flags(argv_or_mapping):
     if flags["output_attention"]:
         raise ValueError("--output_attention is not converted: the models return the forecast only")
     name = flags["model"]
-    known = [model for model in MODELS if model in WEIGHT_PLANS]
-    if name not in known:
-        reason = "has no weight plan yet" if name in MODELS else "is not a tf_tsembed model"
-        raise ValueError(f"--model {name!r} {reason}; known: {known}")
+    if name not in WEIGHT_PLANS:
+        raise ValueError(f"--model {name!r} is not a tf_tsembed model; known: {list(MODELS)}")
     fields = {field.name for field in dataclasses.fields(ForecastConfig)}
     values = {flag: flags[flag] for flag in fields}
     values["activation"] = "relu" if flags["activation"] == "relu" else "gelu"
@@ -434,6 +432,23 @@ def _transformer(config):
     return params + _linear("decoder.projection", "projection", "c_out", "d_model")
 
 
+def _informer(config):
+    params = _transformer(config)
+    for k in range(config.e_layers - 1 if config.distil else 0):
+        key, path = f"encoder.conv_layers.{k}", f"distil_conv_{k}"
+        params += [
+            Param(
+                f"{key}.downConv.weight",
+                f"{path}/down_conv/kernel",
+                "conv1d",
+                ("d_model",) * 2 + (3,),
+            ),
+            Param(f"{key}.downConv.bias", f"{path}/down_conv/bias", "vector", ("d_model",)),
+        ]
+        params += _batch_norm(f"{key}.norm", f"{path}/norm")
+    return params
+
+
 @dataclasses.dataclass(frozen=True)
 class WeightPlan:
     """How one TSLib model's state_dict becomes the Keras model's variables.
@@ -453,8 +468,12 @@ class WeightPlan:
 
 
 ENCODER_LAYERS = {"e_layers": r"^encoder\.attn_layers\.(\d+)\."}
-# One entry per TSLib model name; adding Informer is one more (its keys are Transformer's plus
-# encoder.conv_layers.{k}.downConv.* (conv1d) and .norm.* (BatchNorm) when distil).
+ENCODER_DECODER_LAYERS = {**ENCODER_LAYERS, "d_layers": r"^decoder\.layers\.(\d+)\."}
+ENCODER_DECODER_TABLES = (
+    "enc_embedding.position_embedding.pe",
+    "dec_embedding.position_embedding.pe",
+)
+# One entry per TSLib model name.
 WEIGHT_PLANS = {
     "TimesNet": WeightPlan(
         _timesnet,
@@ -474,9 +493,15 @@ WEIGHT_PLANS = {
         output_is_input=True,
     ),
     "Transformer": WeightPlan(
-        _transformer,
-        buffers=("enc_embedding.position_embedding.pe", "dec_embedding.position_embedding.pe"),
-        counts={**ENCODER_LAYERS, "d_layers": r"^decoder\.layers\.(\d+)\."},
+        _transformer, buffers=ENCODER_DECODER_TABLES, counts=ENCODER_DECODER_LAYERS
+    ),
+    # Informer's ProbAttention draws its key sample at every call, as TSLib's: the converted
+    # model forecasts as TSLib's does for the same sample (`ProbAttention.sample_indices`).
+    "Informer": WeightPlan(
+        _informer,
+        buffers=ENCODER_DECODER_TABLES,
+        ignored=("num_batches_tracked",),
+        counts=ENCODER_DECODER_LAYERS,
     ),
 }
 

@@ -4,14 +4,15 @@ Written from TSLib's `models/TimesNet.py`, `layers/Conv_Blocks.py` (Inception_Bl
 separate convolutions) and `layers/Embed.py` (DataEmbedding with timeF features), long-term
 forecast path only; `padding` picks TSLib 2023's last-row padding or 2025's zeros;
 `one_convolution=True` runs each Inception block as one convolution with the mean of the
-zero-padded kernels (the same weights and math, as our Keras model computes it). Needs torch.
+zero-padded kernels (the same weights and math, as our Keras model computes it). Its module
+names are short ones of its own; `tslib_state_dict` gives its weights under TSLib's names, as
+the `checkpoint.pth` TSLib saves (what `tf_tsembed.tslib.load_checkpoint` reads). Needs torch.
 """
 
-import math
-
-import numpy as np
 import torch
 from torch import nn
+
+from benchmarks.torch_tslib import sinusoid_table
 
 
 class Inception(nn.Module):
@@ -94,12 +95,7 @@ class TimesNet(nn.Module):
         self.token = nn.Conv1d(c_in, d_model, 3, padding=1, padding_mode="circular", bias=False)
         nn.init.kaiming_normal_(self.token.weight, mode="fan_in", nonlinearity="leaky_relu")
         self.time_features = nn.Linear(num_time_features, d_model, bias=False)
-        position = torch.arange(seq_len, dtype=torch.float32)[:, None]
-        rate = torch.exp(torch.arange(0, d_model, 2).float() * -(math.log(10000.0) / d_model))
-        table = torch.zeros(seq_len, d_model)
-        table[:, 0::2] = torch.sin(position * rate)
-        table[:, 1::2] = torch.cos(position * rate)
-        self.register_buffer("position", table[None])
+        self.register_buffer("position", sinusoid_table(seq_len, d_model)[None])
         self.dropout = nn.Dropout(dropout)
         self.predict_linear = nn.Linear(seq_len, seq_len + pred_len)
         self.blocks = nn.ModuleList(
@@ -125,28 +121,23 @@ class TimesNet(nn.Module):
         return out[:, -self.pred_len :]
 
 
-def copy_to_keras(torch_model, keras_model):
-    """Sets the Keras TimesNet's (tf_tsembed.models.TimesNet) weights to the PyTorch model's."""
-    values = {}
-    state = {name: tensor.detach().numpy() for name, tensor in torch_model.state_dict().items()}
-    values["embedding/value_embedding/kernel"] = state["token.weight"].transpose(2, 1, 0)
-    values["embedding/temporal_embedding/kernel"] = state["time_features.weight"].T
-    for name in ("predict_linear", "projection"):
-        values[f"{name}/kernel"] = state[f"{name}.weight"].T
-        values[f"{name}/bias"] = state[f"{name}.bias"]
-    values["layer_norm/gamma"] = state["layer_norm.weight"]
-    values["layer_norm/beta"] = state["layer_norm.bias"]
-    for index, _ in enumerate(torch_model.blocks):
-        for keras_name, torch_index in (("inception_in", 0), ("inception_out", 2)):
-            prefix = f"blocks.{index}.conv.{torch_index}.kernels"
-            for i in range(len(torch_model.blocks[index].conv[torch_index].kernels)):
-                size = 2 * i + 1
-                path = f"times_block_{index}/{keras_name}"
-                values[f"{path}/kernel_{size}"] = state[f"{prefix}.{i}.weight"].transpose(
-                    2, 3, 1, 0
-                )
-                values[f"{path}/bias_{size}"] = state[f"{prefix}.{i}.bias"]
-    for variable in keras_model.weights:
-        variable.assign(np.asarray(values.pop(variable.path), np.float32))
-    if values:
-        raise ValueError(f"PyTorch weights without a Keras variable: {sorted(values)}")
+# This module's names -> TSLib's (models/TimesNet.py, layers/Embed.py).
+_TSLIB_NAMES = {
+    "token.weight": "enc_embedding.value_embedding.tokenConv.weight",
+    "time_features.weight": "enc_embedding.temporal_embedding.embed.weight",
+}
+
+
+def tslib_state_dict(model):
+    """`model`'s state_dict under TSLib's keys, as TSLib's `checkpoint.pth` holds it: its
+    DataEmbedding's names, `model.{i}` for the blocks and the 5000-row `pe` buffer."""
+    state = {}
+    for key, tensor in model.state_dict().items():
+        if key == "position":
+            continue
+        if key.startswith("blocks."):
+            key = "model." + key[len("blocks.") :]
+        state[_TSLIB_NAMES.get(key, key)] = tensor
+    d_model = model.token.weight.shape[0]
+    state["enc_embedding.position_embedding.pe"] = sinusoid_table(5000, d_model)[None]
+    return state

@@ -9,6 +9,7 @@ import pytest
 import reference
 import tensorflow as tf
 
+from tf_tsembed import tslib
 from tf_tsembed.models import ForecastConfig, timesnet
 
 keras = tf.keras
@@ -225,10 +226,14 @@ def test_forward_and_gradients_match_pytorch(padding):
     torch = reference.torch_or_skip(0)
     from benchmarks import torch_timesnet
 
-    kwargs = dict(SMALL, padding=padding, dropout=0.0)
-    theirs = torch_timesnet.TimesNet(40, 20, 3, 4, **kwargs)
-    ours = _timesnet(40, 20, 3, **kwargs)
-    torch_timesnet.copy_to_keras(theirs, ours)
+    sizes = dict(SMALL, dropout=0.0)
+    theirs = torch_timesnet.TimesNet(40, 20, 3, 4, padding=padding, **sizes)
+    ours = tslib.load_checkpoint(
+        torch_timesnet.tslib_state_dict(theirs),
+        options={"padding": padding},
+        model="TimesNet",
+        **dict(seq_len=40, label_len=0, pred_len=20, enc_in=3, dec_in=3, c_out=3, **sizes),
+    )
     x, marks = _inputs(6, 40, seed=5)
     y = np.random.default_rng(6).normal(size=(6, 20, 3)).astype("float32")
     loss = torch.mean((theirs(torch.tensor(x), torch.tensor(marks)) - torch.tensor(y)) ** 2)

@@ -31,19 +31,6 @@ def _torch():
     return pytest.importorskip("torch")
 
 
-def _timesnet_keys(key):
-    """benchmarks/torch_timesnet.py's names -> TSLib's (torch_tslib's docstring table)."""
-    renames = {
-        "token.weight": "enc_embedding.value_embedding.tokenConv.weight",
-        "time_features.weight": "enc_embedding.temporal_embedding.embed.weight",
-    }
-    if key in renames:
-        return renames[key]
-    if key.startswith("blocks."):
-        return "model." + key[len("blocks.") :]
-    return key
-
-
 def _reference(name, flags, seed=0):
     """`(eval-mode module, forward(x_enc, x_mark_enc, x_dec, x_mark_dec), TSLib state_dict)`,
     every floating entry but the sinusoid tables drawn at random."""
@@ -69,12 +56,9 @@ def _reference(name, flags, seed=0):
             value = torch.randn(tensor.shape, generator=generator) * 0.3
             tensor.copy_(value.abs() + 0.5 if key.endswith("running_var") else value)
     module.eval()
-    state = dict(module.state_dict())
     if name == "TimesNet":
-        state = {_timesnet_keys(k): v for k, v in state.items() if k != "position"}
-        table = torch_tslib.sinusoid_table(5000, flags["d_model"])[None]
-        state["enc_embedding.position_embedding.pe"] = table
-    return module, forward, state
+        return module, forward, torch_timesnet.tslib_state_dict(module)
+    return module, forward, dict(module.state_dict())
 
 
 def _inputs(flags, batch=3, seed=2):

@@ -666,13 +666,16 @@ def _layer_counts(plan, state, config):
     return problems
 
 
-def load_checkpoint(checkpoint, **flags):
+def load_checkpoint(checkpoint, *, options=None, **flags):
     """The Keras model of a TSLib checkpoint: built from run.py's `flags`, every parameter set.
 
     Args:
         checkpoint: a path to TSLib's `checkpoint.pth` (its model's state_dict; read with torch,
             `weights_only=True`), or a mapping of names to arrays (NumPy or torch tensors). A
             `module.` prefix on every key (DataParallel) is stripped.
+        options: the model's constructor arguments beside its config, over the plan's: e.g.
+            `{"padding": "last_rows"}` for a TimesNet trained by TSLib's first version (2023),
+            which padded with the last rows where TSLib now pads with zeros.
         **flags: run.py's flags by name, `model` among them (see `parse_run_flags`); left out,
             run.py's defaults.
 
@@ -698,7 +701,7 @@ def load_checkpoint(checkpoint, **flags):
     problems = _layer_counts(plan, state, config)
     if problems:
         raise ValueError(f"Cannot load the {name} checkpoint:\n  " + "\n  ".join(problems))
-    model = MODELS[name](config, **plan.options)
+    model = MODELS[name](config, **{**plan.options, **(options or {})})
     variables = {variable.path: variable for variable in model.weights}
     sizes = _sizes(config)
     params = plan.params(config)

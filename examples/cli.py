@@ -3,6 +3,7 @@
 import math
 import os
 import re
+import signal
 import sys
 import tempfile
 
@@ -16,27 +17,41 @@ def run(main, define_flags, describe_defaults=None):
 
     `--help` prints the flags (required ones marked) and, from `describe_defaults(FLAGS)` when
     given, what the defaults resolve to, then exits 0 before TensorFlow is imported (absl's own
-    `--help` exits 1). A flag absl refuses, and a ValueError or RuntimeError (the scripts'
-    refusals of flags, data and devices), print as one `error:` line and exit 2; with
-    `--verbosity` given, the errors raised in `main` keep their traceback.
+    `--help` exits 1); into a closed pipe (`--help | head`) it ends quietly. A flag absl
+    refuses (with `--help` too), and a ValueError, RuntimeError or OSError (the scripts'
+    refusals of flags, data, devices and outputs), print as one `error:` line and exit 2; with
+    `--verbosity` given, the errors raised in `main` keep their traceback. SIGINT and SIGTERM
+    raise `Interrupted` in `main`, so that outputs being written are removed (`outputs`), then
+    print one `error:` line and exit 128 + the signal's number, as a shell reports it.
     """
     # Level 3: level 2 still prints cuInit's error on every CPU-only machine; errors still surface.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     define_flags()
     argv = sys.argv
     if any(arg in _HELP_FLAGS for arg in argv[1:]):
-        print(_help_text(argv, describe_defaults))
+        try:
+            text = _help_text(argv, describe_defaults)
+        except flags.Error as error:
+            _refuse(error)
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:
+            _discard_stdout()
         sys.exit(0)
 
     import_tensorflow()  # before the flags are parsed: some validators import it too
+    stop_on_signals()
 
     def quiet_main(argv):
         if flags.FLAGS["verbosity"].present:
-            return main(argv)
+            return _stopping(main, argv)
         logging.set_verbosity(logging.WARNING)  # absl's INFO lines from SavedModel writing
         try:
-            return main(argv)
-        except (ValueError, RuntimeError) as error:
+            return _stopping(main, argv)
+        except BrokenPipeError:
+            _discard_stdout()
+            _refuse("standard output was closed (broken pipe); the run stopped.")
+        except (ValueError, RuntimeError, OSError) as error:
             _refuse(error)
 
     def parse(argv):
@@ -48,9 +63,47 @@ def run(main, define_flags, describe_defaults=None):
     app.run(quiet_main, argv=argv, flags_parser=parse)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised where the script is (see `stop_on_signals`)."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_signals():
+    """Makes SIGINT and SIGTERM raise `Interrupted` (SIGTERM would otherwise end the process
+    without running `finally` blocks, leaving a half-written output's temporary behind)."""
+
+    def interrupt(signum, frame):
+        raise Interrupted(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt)
+
+
+def _stopping(main, argv):
+    try:
+        return main(argv)
+    except Interrupted as interrupted:
+        print(
+            f"error: stopped by {interrupted}; outputs not yet in place were removed, "
+            f"earlier ones left as they were.",
+            file=sys.stderr,
+        )
+        sys.exit(128 + interrupted.signum)
+
+
 def _refuse(error):
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
+
+
+def _discard_stdout():
+    """Points stdout at /dev/null, so that exiting (which flushes it) raises nothing more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def define_seed(help_text):
@@ -88,27 +141,14 @@ def define_choice(name, default, choices, help_text):
     flags.register_validator(name, check)
 
 
-def check_writable(flag, path, directory=False):
-    """Raises ValueError, before any training, unless the run can write `path` (`--flag`): a
-    file, or with `directory=True` a directory (created if missing)."""
-    path = os.path.abspath(path)
-    if os.path.isdir(path) and not directory:
-        raise ValueError(f"--{flag}={path!r} is a directory; give a file path.")
-    if os.path.exists(path) and not os.path.isdir(path) and directory:
-        raise ValueError(f"--{flag}={path!r} is a file; give a directory path.")
-    # The nearest existing ancestor is where the first file or directory would be created.
-    ancestor = path if directory else os.path.dirname(path)
-    while not os.path.exists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        raise ValueError(f"--{flag}={path!r} cannot be written: {ancestor!r} is not a directory.")
-    try:
-        # Creating a file is the only test that root and read-only file systems both answer.
-        tempfile.TemporaryFile(dir=ancestor).close()
-        if os.path.isfile(path):
-            open(path, "a").close()
-    except OSError as error:
-        raise ValueError(f"--{flag}={path!r} cannot be written: {error.strerror}.") from None
+def define_overwrite():
+    """`--overwrite`: without it an existing output (`--json`, `--export_dir`) is refused."""
+    flags.DEFINE_boolean(
+        "overwrite",
+        False,
+        "Replace existing outputs (each only once its replacement is written and checked); "
+        "without it an existing output is refused before training.",
+    )
 
 
 def import_tensorflow():

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from examples.recipes import PROTOCOLS, protocol_for, script_freq
-from tf_tsembed.timefeatures import parse_freq, time_features
+from tf_tsembed.timefeatures import parse_freq_multiple, time_features
 
 # ETT: 12 months of train, 4 of validation, 4 of test, a month being 30 days of hourly rows.
 _ETT_HOUR_BORDERS = (12 * 30 * 24, 4 * 30 * 24, 4 * 30 * 24)
@@ -40,7 +40,7 @@ _CALENDAR_DAYS = {"m": (28, 31), "q": (89, 92), "y": (365, 366)}
 _DATE = re.compile(
     r"(\d{4})([-/])(\d{1,2})\2(\d{1,2})"
     r"(?:[ T](\d{1,2}(?=:)|\d{2})(?::(\d{2})(?::(\d{2})(\.\d{1,9})?)?)?)?"
-    r"\s*(?:Z|[+-]\d{2}:?\d{2})?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?"
 )
 # The first and last instants datetime64[ns] holds (pandas' Timestamp range), as the ISO
 # strings `_parse_dates` builds: fixed width, so they compare as the instants do.
@@ -189,9 +189,11 @@ def _header(path, header):
 
 
 def _parse_dates(path, texts, lines):
-    """`datetime64[ns]` of the `date` fields; an error names the line of one that is no date or
-    is outside what datetime64[ns] holds (1677-09-21 to 2262-04-11), which numpy would wrap."""
-    iso = []
+    """`(datetime64[ns] of the date fields, whether they carry UTC offsets)`. Dates with offsets
+    are instants, converted to UTC (naive); a file mixing them with dates without one is refused.
+    An error names the line of a field that is no date, mixes, or is outside what datetime64[ns]
+    holds (1677-09-21 to 2262-04-11), which numpy would wrap."""
+    iso, offsets = [], []
     for text, line in zip(texts, lines):
         match = _DATE.fullmatch(text)
         if match is None:
@@ -200,29 +202,65 @@ def _parse_dates(path, texts, lines):
                 f"2016-07-01 00:00:00 or 1990/1/1 0:00 (day- or month-first dates are "
                 f"ambiguous and refused); got {text!r}."
             )
-        year, _, month, day, hour, minute, second, fraction = match.groups()
+        year, _, month, day, hour, minute, second, fraction, offset = match.groups()
         value = (
             f"{year}-{int(month):02d}-{int(day):02d}T{int(hour or 0):02d}:{minute or '00'}:"
             f"{second or '00'}{fraction or ''}"
         )
         if not _FIRST_DATE <= value <= _LAST_DATE:
+            raise _out_of_range(path, line, text)
+        if offsets and (offset is None) != (offsets[0] is None):
+            with_offset, without = (text, texts[0]) if offset else (texts[0], text)
             raise ValueError(
-                f"{path}, line {line}: the `date` field {text!r} is outside the dates "
-                f"datetime64[ns] holds, {_FIRST_DATE[:10]} to {_LAST_DATE[:10]} (pandas' "
-                f"nanosecond timestamps)."
+                f"{path}, line {line}: the `date` field {text!r} "
+                f"{'has' if offset else 'has no'} UTC offset but line {lines[0]}'s "
+                f"{texts[0]!r} {'has none' if offset else 'has one'}: dates with and without "
+                f"offsets cannot be ordered ({with_offset!r} is an instant, {without!r} a "
+                f"wall-clock time); give every date an offset, or none."
             )
+        if offset is not None:
+            digits = offset.replace(":", "")[1:] if offset != "Z" else "0000"
+            hours, minutes = int(digits[:2]), int(digits[2:])
+            if hours > 23 or minutes > 59:
+                raise _not_a_date(path, line, text)
+            sign = -1 if offset.startswith("-") else 1
+            offset = sign * (hours * 60 + minutes)
+        offsets.append(offset)
         iso.append(value)
     try:
-        return np.array(iso, dtype="datetime64[ns]")
+        dates = np.array(iso, dtype="datetime64[ns]")
     except ValueError:
         for value, text, line in zip(iso, texts, lines):
             try:
                 np.datetime64(value, "ns")
             except ValueError:
-                raise ValueError(
-                    f"{path}, line {line}: the `date` field {text!r} is not a valid date or time."
-                ) from None
+                raise _not_a_date(path, line, text) from None
         raise
+    if offsets[0] is None:
+        return dates, False
+    # The instants: wall-clock time minus the offset, checked to stay within datetime64[ns].
+    minutes = np.array(offsets, np.int64)
+    wall = dates.astype(np.int64)
+    shift = minutes * 60_000_000_000
+    first, last = np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max
+    outside = ((shift > 0) & (wall < first + shift)) | ((shift < 0) & (wall > last + shift))
+    if outside.any():
+        row = int(np.argmax(outside))
+        raise _out_of_range(path, lines[row], texts[row], " in UTC")
+    return (wall - shift).astype("datetime64[ns]"), True
+
+
+def _out_of_range(path, line, text, where=""):
+    return ValueError(
+        f"{path}, line {line}: the `date` field {text!r} is outside the dates datetime64[ns] "
+        f"holds{where}, {_FIRST_DATE[:10]} to {_LAST_DATE[:10]} (pandas' nanosecond timestamps)."
+    )
+
+
+def _not_a_date(path, line, text):
+    return ValueError(
+        f"{path}, line {line}: the `date` field {text!r} is not a valid date or time."
+    )
 
 
 def _not_a_number(path, line, name, field):
@@ -256,7 +294,107 @@ def _parse_numbers(path, rows, lines, names):
     raise AssertionError("unreachable: every field is a finite number, which numpy converts")
 
 
-def read_csv(path):
+# The bytes the fast path's number fields hold: ASCII numbers without spaces, commas between
+# them, newlines between rows (anything else sends the file to the row-by-row reader, which
+# reads or refuses it naming the line).
+_PLAIN_NUMBER_BYTES = b"0123456789eE+-.,\n"
+# The ISO dates read in bulk by numpy ('d' a digit, '?' a space or 'T'), by their width.
+_ISO_DATES = {10: "dddd-dd-dd", 16: "dddd-dd-dd?dd:dd", 19: "dddd-dd-dd?dd:dd:dd"}
+# Whole seconds within what datetime64[ns] holds (see _FIRST_DATE, _LAST_DATE).
+_FIRST_SECOND = np.datetime64(_FIRST_DATE[:19]) + np.timedelta64(1, "s")
+_LAST_SECOND = np.datetime64(_LAST_DATE[:19])
+
+
+def _iso_dates(block):
+    """`datetime64[ns]` of a `(rows, width)` uint8 block of ISO dates of one width, or None when
+    they are not all of one of the `_ISO_DATES` forms, not valid, or near datetime64[ns]'s ends
+    (the row-by-row parser then reads or refuses them naming the line)."""
+    template = _ISO_DATES.get(block.shape[1])
+    if template is None:
+        return None
+    for column, kind in enumerate(template):
+        byte = block[:, column]
+        if kind == "d":
+            ok = (byte - ord("0")) < 10  # uint8: bytes below '0' wrap around to large values
+        elif kind == "?":
+            ok = (byte == ord(" ")) | (byte == ord("T"))
+        else:
+            ok = byte == ord(kind)
+        if not ok.all():
+            return None
+    try:
+        seconds = block.view(f"S{block.shape[1]}").ravel().astype("datetime64[s]")
+    except ValueError:  # month 13, hour 24, ...
+        return None
+    if seconds.min() < _FIRST_SECOND or seconds.max() > _LAST_SECOND:
+        return None
+    return seconds.astype("datetime64[ns]")
+
+
+def _read_plain(path, text):
+    """`(names, date_index, dates or None, date texts, values)` of a plain file read in bulk,
+    or None when the file is not plain (quotes, lone CRs, blank lines, non-ASCII rows, numbers
+    with spaces, anything numpy's reader refuses): `read_csv` then reads it row by row.
+
+    Plain: unquoted fields and numbers in ASCII without spaces. The number fields are checked
+    for other characters with one regular expression over them all, then read by numpy's
+    loadtxt, which refuses a row of another field count and any field that is not a number as
+    `_NUMBER` reads one (with no spaces, the grammars agree: `1e`, `--1` and empty fields are
+    refused) and yields Inf for an overflow, which is then looked for. `dates` is None when the
+    dates are not ISO dates of one width (`_iso_dates`): the caller parses the texts one by one.
+    """
+    if '"' in text:
+        return None
+    if "\r" in text:
+        if text.count("\r") != text.count("\r\n"):
+            return None  # a lone CR ends a line to the csv module
+        text = text.replace("\r\n", "\n")
+    header, _, body = text.partition("\n")
+    del text
+    if not header:
+        return None  # the csv module reads an empty line as no fields at all
+    names, date_index = _header(path, header.split(","))
+    columns = len(names)
+    if columns < 2 or not body or not body.isascii():
+        return None
+    lines = body.split("\n")
+    del body
+    if not lines[-1]:
+        lines.pop()
+    if date_index == 0:
+        rows = [line.partition(",") for line in lines]
+        del lines
+        dates, numbers = [row[0] for row in rows], [row[2] for row in rows]
+    else:
+        rows = [line.split(",") for line in lines]
+        del lines
+        dates = [row.pop(date_index) if len(row) > date_index else "" for row in rows]
+        numbers = [",".join(row) for row in rows]
+    del rows
+    # loadtxt skips empty lines; the csv reader does not (a blank line, `date,` with one column).
+    if not numbers or "" in numbers:
+        return None
+    if "\n".join(numbers).encode("ascii").translate(None, _PLAIN_NUMBER_BYTES):
+        return None  # what is left once the number bytes are deleted
+    try:
+        values = np.loadtxt(
+            numbers, dtype=np.float64, delimiter=",", comments=None, ndmin=2, encoding=None
+        )
+    except ValueError:
+        return None
+    del numbers
+    if values.shape != (len(dates), columns - 1) or not np.isfinite(values).all():
+        return None
+    widths = set(map(len, dates))
+    if len(widths) == 1 and widths != {0}:
+        block = np.frombuffer("".join(dates).encode("ascii"), np.uint8)
+        iso = _iso_dates(block.reshape(len(dates), -1))
+        if iso is not None:
+            return names, date_index, iso, dates, values  # ISO dates hold no spaces to strip
+    return names, date_index, None, [date.strip() for date in dates], values
+
+
+def read_csv(path, notes=None):
     """Dates (datetime64[ns]), column names and a float64 `(rows, columns)` array of a CSV.
 
     Reads what the long-horizon benchmark files are and what pandas reads of them: a header
@@ -265,17 +403,60 @@ def read_csv(path):
     or one-file zip compressed (told by the content, whatever the extension); blank lines
     skipped (empty or white-space lines, as pandas skips them); dates year first
     (`2016-07-01 00:00:00`, `2016-07-01T00:00`, `2016-07-01 00`, `1990/1/1 0:00`, `2016-07-01`,
-    fractions of a second, a UTC offset, which is dropped: the wall-clock time counts, as
-    pandas' calendar fields give it) from 1677-09-21 to 2262-04-11 (what datetime64[ns] holds);
+    fractions of a second, a UTC offset: dates with offsets are instants, converted to UTC and
+    said once in a note, appended to `notes` when a list is given, else printed) from
+    1677-09-21 to 2262-04-11 (what datetime64[ns] holds);
     numbers in ASCII (`1.5`, `-2e3`, spaces around). Everything else is refused with a
     ValueError naming the file, the line and the field: a wrong field count, a field that is not
     a finite number (empty, NaN, Inf, `1_000`, non-ASCII digits or spaces), a row of empty
     fields (`,,` or `""`: a row of NaN to pandas), a date that is not one of those forms or out
-    of that range, an unnamed or repeated column, dates that do not strictly increase, a
+    of that range, dates with and without UTC offsets mixed, an unnamed or repeated column,
+    dates that do not strictly increase, a
     corrupt compressed file, bytes that break the byte order mark's encoding, Latin-1's control
     characters 0x80 to 0x9F (Windows-1252 text).
     """
     text = _text(path)
+    plain = _read_plain(path, text)
+    if plain is None:
+        names, date_index, texts, lines, fields = _read_rows(path, text)
+        del text
+        dates, offsets = _parse_dates(path, texts, lines)
+        values = _parse_numbers(path, fields, lines, names[:date_index] + names[date_index + 1 :])
+    else:
+        del text
+        names, date_index, dates, texts, values = plain
+        lines, offsets = range(2, len(values) + 2), False
+        if dates is None:
+            dates, offsets = _parse_dates(path, texts, lines)
+    names.pop(date_index)
+    if offsets:
+        _say(
+            notes,
+            f"{path}: the dates carry UTC offsets: read as instants and converted to UTC "
+            f"(naive), so a daylight-saving change neither repeats nor skips an hour and the "
+            f"time features are UTC's calendar",
+        )
+    steps = np.diff(dates)
+    if np.any(steps <= np.timedelta64(0, "ns")):
+        row = int(np.argmax(steps <= np.timedelta64(0, "ns"))) + 1
+        raise ValueError(
+            f"{path}, line {lines[row]}: dates must strictly increase; {texts[row]!r} does not "
+            f"come after {texts[row - 1]!r} (line {lines[row - 1]})."
+        )
+    return dates, names, values
+
+
+def _say(notes, note):
+    """Appends `note` to the list `notes`, or prints it as the scripts print notes."""
+    if notes is None:
+        print(f"note: {note}", flush=True)
+    else:
+        notes.append(note)
+
+
+def _read_rows(path, text):
+    """The csv module's reading, row by row: `(names, date_index, date texts, line numbers,
+    fields of the other columns)`; what pandas would read otherwise is refused naming the line."""
     last = [""]  # the physical line the csv reader read last
 
     def physical_lines():
@@ -310,17 +491,7 @@ def read_csv(path):
         ) from None
     if not fields:
         raise ValueError(f"{path}: no data rows after the header.")
-    names.pop(date_index)
-    dates = _parse_dates(path, texts, lines)
-    values = _parse_numbers(path, fields, lines, names)
-    steps = np.diff(dates)
-    if np.any(steps <= np.timedelta64(0, "ns")):
-        row = int(np.argmax(steps <= np.timedelta64(0, "ns"))) + 1
-        raise ValueError(
-            f"{path}, line {lines[row]}: dates must strictly increase; {texts[row]!r} does not "
-            f"come after {texts[row - 1]!r} (line {lines[row - 1]})."
-        )
-    return dates, names, values
+    return names, date_index, texts, lines, fields
 
 
 def check_target(path, names, target):
@@ -361,14 +532,15 @@ def infer_freq(dates):
 
 
 def check_freq(freq, dates, flag="--freq"):
-    """Raises ValueError if `freq` (e.g. 'h', '15min') contradicts the median spacing of `dates`."""
-    unit = parse_freq(freq)
+    """Raises ValueError if `freq` (e.g. 'h', '2h', '15min', '3M') contradicts the median spacing
+    of `dates`, its multiple included: a step of `multiple` units (calendar units: `multiple`
+    times their range of days)."""
+    multiple, unit = parse_freq_multiple(freq)
     step = median_step_seconds(dates)
     if unit in _CALENDAR_DAYS:
         low, high = _CALENDAR_DAYS[unit]
-        fits = low * _DAY <= step <= high * _DAY
+        fits = multiple * low * _DAY <= step <= multiple * high * _DAY
     else:
-        multiple = int("".join(c for c in freq.split("-")[0] if c.isdigit()) or 1)
         fits = step == multiple * _UNIT_SECONDS[unit]
     if not fits:
         raise ValueError(
@@ -425,13 +597,22 @@ def standardize(values, train_stop):
     noise level (`var <= n * eps * var + (n * mean * eps)**2`, n training rows) is centred but
     not scaled (scale 1), so a sensor stuck at one value does not blow up to 1e15.
     `constant` is a boolean mask of those columns.
+
+    The statistics are computed on each column divided by the power of two at or above its
+    largest training magnitude: exact (a power of two only shifts exponents), so the results are
+    those of the plain formulas, but squares of values near 1e300 no longer overflow to an
+    infinite variance (which made the column "constant") nor those near 1e-170 underflow to 0.
+    Non-finite values are left as they come (the CSV reader refuses them).
     """
     train = values[:train_stop]
-    mean, variance = train.mean(axis=0), train.var(axis=0)
+    _, exponent = np.frexp(np.max(np.abs(train), axis=0) if len(train) else 0.0)
+    power = np.ldexp(1.0, exponent)  # 1 for a zero, NaN or infinite maximum
+    unit = train / power
+    mean, variance = unit.mean(axis=0), unit.var(axis=0)
     eps, rows = np.finfo(np.float64).eps, len(train)
-    constant = variance <= rows * eps * variance + (rows * mean * eps) ** 2
-    scale = np.where(constant, 1.0, np.sqrt(variance))
-    return (values - mean) / scale, constant
+    constant = variance <= rows * eps * variance + (rows * mean * eps) ** 2  # scale-free
+    scaled = (values / power - mean) / np.where(constant, 1.0, np.sqrt(variance))
+    return np.where(constant, values - mean * power, scaled), constant
 
 
 def constant_note(names, constant):
@@ -535,12 +716,15 @@ def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
     )
 
 
-def whole_batches(starts, global_batch):
-    """The first windows of `starts` that make whole global batches (static shapes)."""
+def whole_batches(starts, global_batch, split="a"):
+    """The first windows of `starts` that make whole global batches (static shapes); `split`
+    names the split in the error."""
     usable = len(starts) // global_batch * global_batch
     if usable == 0:
         raise ValueError(
-            f"A split has {len(starts)} windows, fewer than one global batch of {global_batch}."
+            f"The {split} split has {len(starts)} windows, fewer than one global batch of "
+            f"{global_batch} (--batch_size per replica x replicas): give a smaller --batch_size, "
+            f"or more data (a longer --csv, or more --days)."
         )
     return starts[:usable]
 

@@ -56,13 +56,13 @@ def is_chief(strategy):
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def export_from_chief(model, strategy, export_dir, sample_inputs):
+def export_from_chief(model, strategy, export_dir, sample_inputs, *, overwrite=False):
     """`export_and_check` on the chief; other workers take part in saving, then drop their copy.
 
     Returns the max abs difference, or None on a worker that is not the chief.
     """
     if is_chief(strategy):
-        return export_and_check(model, export_dir, sample_inputs)
+        return export_and_check(model, export_dir, sample_inputs, overwrite=overwrite)
     # Every worker takes part in saving (it may run collectives); only the chief's copy is kept.
     scratch = tempfile.mkdtemp(prefix="forecast_worker_export_")
     model.export(scratch, verbose=False)

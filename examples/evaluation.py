@@ -22,16 +22,62 @@ def errors(forecast, truth):
     return float(np.mean(difference**2)), float(np.mean(np.abs(difference)))
 
 
-def export_and_check(model, export_dir, sample_inputs):
-    """Writes a SavedModel, reloads it, checks its forecasts; returns the max abs difference."""
-    model.export(export_dir, verbose=False)
-    reloaded = tf.saved_model.load(export_dir)
+def finite_errors(forecast, truth):
+    """`errors` of the model's test forecasts; raises ValueError when they are not finite (the
+    weights diverged or the forecasts overflowed), so that nothing is written."""
+    mse, mae = errors(forecast, truth)
+    if not (np.isfinite(mse) and np.isfinite(mae)):
+        bad = int(np.sum(~np.isfinite(np.asarray(forecast, np.float64))))
+        raise ValueError(
+            f"the test metrics are not finite (MSE {mse}, MAE {mae}; {bad} forecast values "
+            f"not finite): the model diverged or its outputs overflowed; give a smaller "
+            f"--learning_rate, or check the data for values too large. Nothing was written."
+        )
+    return mse, mae
+
+
+# The reloaded graph is optimised on its own, so float32 rounding may differ in the last bits.
+EXPORT_TOLERANCE = 1e-5
+
+
+def export_and_check(model, export_dir, sample_inputs, *, overwrite=False):
+    """Writes a SavedModel to `export_dir`, reloads it, checks its forecasts; returns the max abs
+    difference. It is written to a temporary sibling and moved into place only once checked
+    (`outputs.replacing`): on any failure a previous `export_dir` is left as it was.
+
+    Raises ValueError when the reloaded model's forecasts differ from the trained model's by more
+    than `EXPORT_TOLERANCE` (absolute plus relative), or are not finite.
+    """
+    from examples import outputs
+
     # The models take a list of inputs: [values] or [values, time features, ...].
     sample_inputs = list(sample_inputs) if isinstance(sample_inputs, tuple) else [sample_inputs]
     expected = model(sample_inputs, training=False).numpy()
-    actual = reloaded.serve(sample_inputs).numpy()
-    # The reloaded graph is optimised on its own, so float32 rounding may differ in the last bits.
-    np.testing.assert_allclose(
-        actual, expected, rtol=1e-5, atol=1e-5, err_msg="reloaded vs trained model"
-    )
-    return float(np.max(np.abs(actual - expected)))
+    with outputs.replacing(export_dir, directory=True, overwrite=overwrite) as temporary:
+        model.export(temporary, verbose=False)
+        reloaded = tf.saved_model.load(temporary)  # kept: its functions use its variables
+        actual = reloaded.serve(sample_inputs).numpy()
+        return check_export(actual, expected)
+
+
+def check_export(actual, expected, tolerance=EXPORT_TOLERANCE):
+    """The max abs difference of the reloaded model's forecasts from the trained model's;
+    ValueError beyond `tolerance` (each value within `tolerance * (1 + |expected|)`)."""
+    if actual.shape != expected.shape:
+        raise ValueError(
+            f"the exported SavedModel forecasts shape {actual.shape}, the trained model "
+            f"{expected.shape}; nothing was written."
+        )
+    if not (np.all(np.isfinite(actual)) and np.all(np.isfinite(expected))):
+        raise ValueError(
+            "the exported or the trained model forecasts non-finite values; nothing was written."
+        )
+    difference = np.abs(actual.astype(np.float64) - expected)
+    worst = float(np.max(difference, initial=0.0))
+    if np.any(difference > tolerance * (1 + np.abs(expected))):
+        raise ValueError(
+            f"the exported SavedModel does not forecast as the trained model: max abs "
+            f"difference {worst:.3g}, tolerance {tolerance:g} (absolute + relative); nothing "
+            f"was written."
+        )
+    return worst

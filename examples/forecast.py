@@ -35,7 +35,7 @@ import time
 
 from absl import flags
 
-from examples import cli
+from examples import cli, outputs
 
 
 def _strategies():
@@ -105,6 +105,7 @@ def define_flags():
         None,
         "Where to write the SavedModel; default: a temporary directory, removed after the check.",
     )
+    cli.define_overwrite()
 
 
 def main(argv):
@@ -114,7 +115,7 @@ def main(argv):
     import tensorflow as tf  # cli.run has imported it quietly already
 
     from examples import data, distribute, forecaster, training
-    from examples.evaluation import baselines, errors
+    from examples.evaluation import baselines, errors, finite_errors
     from tf_tsembed.timefeatures import (
         num_time_features,
         num_time_marks,
@@ -131,8 +132,9 @@ def main(argv):
         raise ValueError(
             f"--virtual_cpus applies to --strategy mirrored only; got --strategy {f.strategy}."
         )
-    if f.export_dir:
-        cli.check_writable("export_dir", f.export_dir, directory=True)
+    outputs.check(
+        directories={"export_dir": f.export_dir}, inputs={"csv": f.csv}, overwrite=f.overwrite
+    )
     if f.virtual_cpus > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
@@ -169,8 +171,8 @@ def main(argv):
     strategy = distribute.make_strategy(f.strategy, f.tpu)
     global_batch = f.batch_size * strategy.num_replicas_in_sync
     train, val, test = (
-        data.whole_batches(data.window_starts(b, f.seq_len, f.pred_len), global_batch)
-        for b in borders
+        data.whole_batches(data.window_starts(b, f.seq_len, f.pred_len), global_batch, split)
+        for b, split in zip(borders, ("training", "validation", "test"))
     )
     window = dict(
         inputs=series,
@@ -212,7 +214,7 @@ def main(argv):
     training.train_model(model, strategy, train_data, val_data, f.epochs, global_batch)
 
     truth = np.concatenate([future.numpy() for _, future in test_data])
-    results = {"model": errors(training.predict(model, strategy, test_data), truth)}
+    results = {"model": finite_errors(training.predict(model, strategy, test_data), truth)}
     for name, forecast in baselines(
         series[:, target_index], test, f.seq_len, f.pred_len, season
     ).items():
@@ -232,7 +234,9 @@ def main(argv):
     sample_inputs, _ = next(iter(test_data))
     with tempfile.TemporaryDirectory(prefix="tf_tsembed_forecast_") as scratch:
         export_dir = f.export_dir or os.path.join(scratch, "saved_model")
-        difference = distribute.export_from_chief(model, strategy, export_dir, sample_inputs)
+        difference = distribute.export_from_chief(
+            model, strategy, export_dir, sample_inputs, overwrite=f.overwrite
+        )
     if difference is not None:
         where = (
             f"written to {export_dir}"

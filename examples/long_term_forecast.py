@@ -35,12 +35,11 @@ windows are forecast one at a time, and TimesNet pads with the series' last rows
 today: nothing is dropped, test batches are of `--batch_size`, TimesNet pads with zeros.
 """
 
-import json
 import time
 
 from absl import flags
 
-from examples import cli, recipes
+from examples import cli, outputs, recipes
 
 MODELS = tuple(recipes.TSLIB_MODEL_NAMES)
 # The ForecastConfig sizes the settings (recipes.settings) choose.
@@ -149,6 +148,7 @@ def define_flags():
     flags.DEFINE_string(
         "export_dir", None, "Write a SavedModel here and check it forecasts as the trained model."
     )
+    cli.define_overwrite()
     flags.mark_flag_as_required("csv")
 
 
@@ -194,7 +194,7 @@ def main(argv):
 
     from examples import data as benchmark_data
     from examples import training
-    from examples.evaluation import errors, export_and_check
+    from examples.evaluation import export_and_check, finite_errors
     from tf_tsembed.models import ForecastConfig
 
     started = time.time()
@@ -202,9 +202,12 @@ def main(argv):
     for flag, models in MODEL_FLAGS.items():
         if f[flag].present and f.model not in models:
             raise ValueError(f"--{flag} applies to --model {' or '.join(models)} only.")
-    for flag in ("json", "export_dir"):
-        if f[flag].value:
-            cli.check_writable(flag, f[flag].value, directory=flag == "export_dir")
+    outputs.check(
+        files={"json": f.json},
+        directories={"export_dir": f.export_dir},
+        inputs={"csv": f.csv},
+        overwrite=f.overwrite,
+    )
     name = recipes.data_name(f.csv)
     flagged = dict(
         d_model=f.d_model,
@@ -315,7 +318,7 @@ def main(argv):
         log_every=f.log_every,
     )
     truth = np.concatenate([future.numpy() for _, future in test_data])
-    mse, mae = errors(model.predict(test_data, verbose=0), truth)
+    mse, mae = finite_errors(model.predict(test_data, verbose=0), truth)
     published = (
         recipes.PUBLISHED.get((f.model, name, f.pred_len))
         if f.features == "M" and f.seq_len == 96
@@ -328,7 +331,7 @@ def main(argv):
 
     if f.export_dir:
         sample_inputs, _ = next(iter(test_data.unbatch().batch(batch_size)))
-        difference = export_and_check(model, f.export_dir, sample_inputs)
+        difference = export_and_check(model, f.export_dir, sample_inputs, overwrite=f.overwrite)
         print(
             f"SavedModel written to {f.export_dir}; its forecasts match "
             f"(max abs difference {difference:.1e})"
@@ -352,8 +355,7 @@ def main(argv):
             "published": dict(zip(("mse", "mae", "source"), published)) if published else None,
             "seconds": round(seconds, 1),
         }
-        with open(f.json, "w") as file:
-            json.dump(result, file, indent=2)
+        outputs.write_json(f.json, result, overwrite=f.overwrite)
     print(f"done in {seconds:.0f} s")
 
 

@@ -1,6 +1,7 @@
 """How the examples train: TSLib's schedule for the reproductions, `fit` (or, under
 MultiWorkerMirroredStrategy, its loop written out) for the main job."""
 
+import math
 import sys
 import time
 
@@ -21,8 +22,17 @@ class TorchAdam(keras.optimizers.Optimizer):
     gradient below about 1e-6 moves its weight differently there in the first steps.
     """
 
-    def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **kwargs):
-        super().__init__(learning_rate=learning_rate, name="torch_adam", **kwargs)
+    def __init__(
+        self,
+        learning_rate=1e-3,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        name="torch_adam",
+        **kwargs,
+    ):
+        # `name` is an argument, not fixed: `get_config()` holds it, so `from_config` passes it.
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
     def build(self, var_list):
@@ -51,6 +61,41 @@ class TorchAdam(keras.optimizers.Optimizer):
         config = super().get_config()
         config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
         return config
+
+
+def refuse_non_finite(what, value, epoch, model, step=None):
+    """Raises ValueError unless `value` (a loss) is finite: a diverged run stops at once, with
+    the epoch (1-based), the likely cause and nothing written."""
+    value = float(value)
+    if math.isfinite(value):
+        return
+    where = f"epoch {epoch + 1}" + (f", step {step + 1}" if step is not None else "")
+    raise ValueError(
+        f"{where}: the {what} is {value}: training diverged; give a smaller --learning_rate "
+        f"(this run: {_learning_rate(model):.3g}), or check the data for values too large. "
+        f"Nothing was written."
+    )
+
+
+def _learning_rate(model):
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+class FiniteLosses(keras.callbacks.Callback):
+    """Stops `fit` with ValueError (`refuse_non_finite`) when the training loss (checked after
+    every step) or the validation loss (after every epoch) is NaN or infinite."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and "loss" in logs:
+            refuse_non_finite("training loss", logs["loss"], self.epoch, self.model, batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, what in (("loss", "training loss"), ("val_loss", "validation loss")):
+            if logs and key in logs:
+                refuse_non_finite(what, logs[key], epoch, self.model)
 
 
 def tslib_learning_rate(initial, epoch):
@@ -88,9 +133,10 @@ class EpochReport(keras.callbacks.Callback):
         self.forward = tf.function(lambda inputs: model(inputs, training=False))
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.time()
+        self.started, self.epoch = time.time(), epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        refuse_non_finite("training loss", logs["loss"], self.epoch, self.model, batch)
         if self.log_every and (batch + 1) % self.log_every == 0:
             seconds = time.time() - self.started
             print(
@@ -101,9 +147,11 @@ class EpochReport(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs_run = epoch + 1
+        refuse_non_finite("training loss", logs["loss"], epoch, self.model)
         val_loss = tslib_validation_loss(self.forward, self.val_data)
+        refuse_non_finite("validation loss", val_loss, epoch, self.model)
         improved = val_loss < self.best_loss
-        lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        lr = _learning_rate(self.model)
         print(
             f"epoch {epoch + 1}: {time.time() - self.started:.1f} s, lr {lr:.3g}, train loss "
             f"{logs['loss']:.4f}, val loss {val_loss:.4f}{' (best)' if improved else ''}",
@@ -165,7 +213,12 @@ def train_model(model, strategy, train_data, val_data, epochs, global_batch):
         # gets one line per epoch: a progress bar there is one long line of control characters.
         verbose = 1 if sys.stdout.isatty() else 2
         model.fit(
-            train_data, validation_data=val_data, epochs=epochs, shuffle=False, verbose=verbose
+            train_data,
+            validation_data=val_data,
+            epochs=epochs,
+            shuffle=False,
+            verbose=verbose,
+            callbacks=[FiniteLosses()],
         )
         return
     # Keras 3.15's fit and train_on_batch fail under this strategy: they pass a nested batch and
@@ -200,5 +253,7 @@ def train_model(model, strategy, train_data, val_data, epochs, global_batch):
         for index, (inputs, future) in enumerate(distributed):
             losses.append(float(step(inputs, future)))
             progress.update(index + 1, [("loss", np.mean(losses))])
+        refuse_non_finite("training loss", np.mean(losses), epoch, model)
         val_mse, val_mae = errors(predict(model, strategy, val_data), val_truth)
+        refuse_non_finite("validation loss", val_mse, epoch, model)
         print(f"val_loss: {val_mse:.4f} - val_mae: {val_mae:.4f}")

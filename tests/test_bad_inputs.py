@@ -5,7 +5,10 @@ Each case below is registered under the row's first column and marks the stage i
 says `none` assert themselves what comes out instead of an error.
 """
 
+import os
 import pathlib
+import subprocess
+import sys
 import tempfile
 import warnings
 
@@ -14,6 +17,7 @@ import pytest
 import reference
 import tensorflow as tf
 
+from examples import data, evaluation, outputs, training
 from tf_tsembed import (
     DataEmbedding,
     FixedEmbedding,
@@ -26,6 +30,7 @@ from tf_tsembed import (
     load_pytorch_weights,
     repeat_for_channels,
     timefeatures,
+    tslib,
 )
 
 ERRORS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "errors.md"
@@ -746,6 +751,197 @@ def position_nan(at):
     x[0, 0, 0] = np.inf
     got = PositionalEmbedding(10, 8)(x)
     np.testing.assert_allclose(got, reference.sinusoid(6, 8)[None], rtol=0, atol=1e-7)
+
+
+@case("csv-mixed-utc-offsets")
+def csv_mixed_utc_offsets(at):
+    from examples import data
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = pathlib.Path(directory) / "series.csv"
+        path.write_text("date,OT\n2020-01-01 00:00+01:00,1\n2020-01-01 01:00,2\n")
+        at("call")
+        data.read_csv(str(path))
+
+
+@case("freq-multiple-contradicts-dates")
+def freq_multiple_contradicts_dates(at):
+    from examples import data
+
+    months = np.arange("2000-01", "2003-01", dtype="datetime64[M]").astype("datetime64[ns]")
+    at("call")
+    data.check_freq("12M", months)
+
+
+# --- the example scripts' refusals (rows cli-*) ------------------------------------------------
+
+
+def _outputs_dir():
+    return pathlib.Path(tempfile.mkdtemp(prefix="bad_inputs_outputs_"))
+
+
+@case("cli-output-exists")
+def cli_output_exists(at):
+    path = _outputs_dir() / "out.json"
+    path.write_text("{}")
+    at("call")
+    outputs.check(files={"json": str(path)})
+
+
+@case("cli-output-is-input")
+def cli_output_is_input(at):
+    directory = _outputs_dir()
+    (directory / "data.csv").write_text("date,OT\n")
+    (directory / "out.json").symlink_to(directory / "data.csv")
+    at("call")
+    outputs.check(
+        files={"json": str(directory / "out.json")},
+        inputs={"csv": str(directory / "data.csv")},
+        overwrite=True,
+    )
+
+
+@case("cli-export-dir-holds-input")
+def cli_export_dir_holds_input(at):
+    directory = _outputs_dir()
+    (directory / "data.csv").write_text("date,OT\n")
+    at("call")
+    outputs.check(
+        directories={"export_dir": str(directory)},
+        inputs={"csv": str(directory / "data.csv")},
+        overwrite=True,
+    )
+
+
+@case("cli-output-inside-output")
+def cli_output_inside_output(at):
+    saved = _outputs_dir() / "saved"
+    at("call")
+    outputs.check(files={"json": str(saved / "out.json")}, directories={"export_dir": str(saved)})
+
+
+@case("cli-output-appeared")
+def cli_output_appeared(at):
+    path = _outputs_dir() / "out.json"
+    at("call")
+    with outputs.replacing_file(str(path)) as file:
+        file.write("{}")
+        path.write_text("written by another run meanwhile")
+
+
+@case("cli-json-nan")
+def cli_json_nan(at):
+    path = _outputs_dir() / "out.json"
+    at("call")
+    try:
+        outputs.write_json(str(path), {"mse": float("nan")})
+    finally:
+        assert not path.exists()
+
+
+@case("cli-training-diverged")
+def cli_training_diverged(at):
+    model = tf.keras.Sequential([tf.keras.Input((2,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer=training.TorchAdam(1e30), loss="mse")
+    x = np.ones((8, 2), "float32")
+    at("call")
+    model.fit(x, x[:, :1], batch_size=2, epochs=2, callbacks=[training.FiniteLosses()], verbose=0)
+
+
+@case("cli-test-metrics-not-finite")
+def cli_test_metrics_not_finite(at):
+    at("call")
+    evaluation.finite_errors(np.array([[1.0, np.inf]]), np.zeros((1, 2)))
+
+
+@case("cli-export-mismatch")
+def cli_export_mismatch(at):
+    expected = np.zeros((2, 3), "float32")
+    at("call")
+    evaluation.check_export(expected + 0.01, expected)
+
+
+@case("cli-split-fewer-than-a-batch")
+def cli_split_fewer_than_a_batch(at):
+    at("call")
+    data.whole_batches(np.arange(10, 49), 64, "validation")
+
+
+def _script(*args, **kwargs):
+    root = pathlib.Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(root))
+    command = [sys.executable, "-m", "examples.forecast", *args]
+    return subprocess.run(command, cwd=root, env=env, text=True, timeout=60, **kwargs)
+
+
+@case("cli-help-bad-value")
+def cli_help_bad_value(at):
+    result = _script("--help", "--seq_len", "abc", capture_output=True)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: flag --seq_len=abc: invalid literal for int() with base 10: 'abc'\n"
+    )
+
+
+@case("cli-help-closed-pipe")
+def cli_help_closed_pipe(at):
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = _script("--help", stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+TSLIB_FLAGS = dict(seq_len=24, label_len=12, pred_len=8, enc_in=3, dec_in=3, c_out=3, d_model=8,
+                   n_heads=2, d_ff=8, e_layers=1, d_layers=1)  # fmt: skip
+
+
+def _tslib_state(model):
+    shapes = tslib.checkpoint_shapes(dict(TSLIB_FLAGS, model=model))
+    return {key: np.zeros(shape, "float32") for key, shape in shapes.items()}
+
+
+@case("tslib-unknown-flag")
+def tslib_unknown_flag(at):
+    at("call")
+    tslib.parse_run_flags("--model TimesNet --bogus 1")
+
+
+@case("tslib-embed-fixed")
+def tslib_embed_fixed(at):
+    at("call")
+    tslib.parse_run_flags("--model Transformer --embed fixed")
+
+
+@case("tslib-unknown-model")
+def tslib_unknown_model(at):
+    at("call")
+    tslib.parse_run_flags("--model Autoformer")
+
+
+@case("tslib-missing-key")
+def tslib_missing_key(at):
+    state = _tslib_state("iTransformer")
+    del state["projection.bias"]
+    at("call")
+    tslib.load_checkpoint(state, model="iTransformer", **TSLIB_FLAGS)
+
+
+@case("tslib-flag-against-shape")
+def tslib_flag_against_shape(at):
+    state = _tslib_state("Transformer")
+    at("call")
+    tslib.load_checkpoint(state, model="Transformer", **dict(TSLIB_FLAGS, enc_in=8))
+
+
+@case("tslib-not-sinusoid")
+def tslib_not_sinusoid(at):
+    state = _tslib_state("PatchTST")
+    state["patch_embedding.position_embedding.pe"] = np.ones((1, 100, 8), "float32")
+    at("call")
+    tslib.load_checkpoint(state, model="PatchTST", **TSLIB_FLAGS)
 
 
 def test_every_row_has_a_case_and_every_case_a_row():

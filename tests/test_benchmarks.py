@@ -197,3 +197,19 @@ def test_torch_timesnet_train_runs_tslibs_loop_and_reports_the_test_metrics(tmp_
     assert lines[-1].startswith("test (97 windows): MSE "), lines
     mse = float(lines[-1].split("MSE ")[1].split(",")[0])
     assert 0 < mse < 10
+
+
+def test_read_csv_benchmark_reports_ours_beside_pandas(tmp_path):
+    path = tmp_path / "read_csv.json"
+    result = _run(["-m", "benchmarks.read_csv", "--shapes=60x3", "--reps=2", f"--json={path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| rows x columns | file MB | ours ms | pandas ms | x pandas |" in result.stdout
+    [row] = json.loads(path.read_text())
+    assert row["shape"] == "60x3" and row["reps"] == 2
+    assert row["ours_ms"] > 0 and row["pandas_ms"] > 0 and row["time_ratio"] > 0
+    assert row["ours_mb"] >= 0 and row["pandas_mb"] >= 0
+
+
+def test_read_csv_benchmark_rejects_bad_shapes_naming_the_flag():
+    result = _run(["-m", "benchmarks.read_csv", "--shapes=60"])
+    assert result.returncode != 0 and "--shapes: '60' is not ROWSxCOLUMNS" in result.stderr

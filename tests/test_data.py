@@ -51,9 +51,10 @@ def _write_bytes(tmp_path, raw, name="series.csv"):
 def _as_pandas_reads_it(path, **kwargs):
     """TSLib's reading: pd.read_csv, the `date` column through pd.to_datetime."""
     frame = pd.read_csv(path, **kwargs)
-    dates = pd.to_datetime(frame["date"])
+    offsets = frame["date"].astype(str).str.contains(r"(?:Z|[+-]\d\d:?\d\d)$").any()
+    dates = pd.to_datetime(frame["date"], utc=bool(offsets))
     if dates.dt.tz is not None:
-        dates = dates.dt.tz_localize(None)  # pandas' calendar fields are wall-clock times
+        dates = dates.dt.tz_convert(None)  # dates with offsets are instants, read in UTC
     values = frame.drop(columns="date")
     return dates.to_numpy("datetime64[ns]"), list(values.columns), values.to_numpy(np.float64)
 
@@ -409,3 +410,190 @@ def test_sub_second_spacing_is_refused_saying_why():
     dates = np.datetime64("2020-01-01T00:00:00", "ns") + np.arange(5) * np.timedelta64(250, "ms")
     with pytest.raises(ValueError, match=r"0.25 s apart \(median\), not a whole number of seconds"):
         data.infer_freq(dates)
+
+
+# The bulk reader takes plain files (unquoted ASCII, numbers without spaces, ISO dates of one
+# width); these are read by it or sent to the row-by-row reader, and must come out the same.
+PLAIN_OR_NOT = {
+    "plain": "date,a,OT\n2020-01-01 00:00,1.5,-2e3\n2020-01-01 01:00,+.5,7.\n",
+    "date-not-first": "a,date,OT\n1,2020-01-01,2\n3,2020-01-02,4\n",
+    "date-last": "a,OT,date\n1,2,2020-01-01T05\n3,4,2020-01-01T06\n",
+    "mixed-widths": "date,OT\n2016-7-9 0:00:00,1\n2016-7-10 0:00:00,2\n",
+    "unpadded": "date,OT\n1990/1/9 0:00,1\n1990/1/10 0:00,2\n",
+    "space-in-a-number": "date,a,OT\n2020-01-01,1, 2\n2020-01-02,3,4\n",
+    "crlf-no-final-newline": "date,a,OT\r\n2020-01-01,1,2\r\n2020-01-02,3,4",
+    "one-column": "date,OT\n2016-07-01 00:00:00,1\n2016-07-01 01:00:00,2\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLAIN_OR_NOT))
+def test_bulk_and_row_by_row_readers_agree_with_pandas(tmp_path, case):
+    _assert_reads_as_pandas(_write(tmp_path, PLAIN_OR_NOT[case]))
+
+
+def test_bulk_reader_takes_the_benchmark_files_form(tmp_path):
+    path = _write(tmp_path, ETT_LIKE)
+    assert data._read_plain(path, data._text(path)) is not None
+
+
+# Refusals a bulk check must not let through: each is a plain file but for one field.
+BULK_REFUSED = {
+    "blank-field-last-column": ("date,OT\n2020-01-01,1\n2020-01-02,\n", r"line 3: column 'OT'"),
+    "lone-sign": ("date,a,OT\n2020-01-01,1,2\n2020-01-02,-,4\n", r"line 3: column 'a'.*got '-'"),
+    "exponent-without-digits": ("date,OT\n2020-01-01,1e\n", r"line 2: column 'OT'.*got '1e'"),
+    "two-points": ("date,OT\n2020-01-01,1.2.3\n", r"line 2: column 'OT'.*got '1.2.3'"),
+    "overflow-in-bulk": ("date,a,OT\n2020-01-01,1,2\n2020-01-02,3,-1e400\n", r"got '-1e400'"),
+    "month-13-iso": (
+        "date,OT\n2020-01-01 00:00:00,1\n2020-13-01 00:00:00,2\n",
+        r"line 3: the `date` field '2020-13-01 00:00:00' is not a valid date or time",
+    ),
+    "iso-before-datetime64-ns": (
+        "date,OT\n1677-09-21 00:12:43,1\n1677-09-21 00:12:44,2\n",
+        r"line 2: the `date` field '1677-09-21 00:12:43' is outside",
+    ),
+    "iso-decreasing": (
+        "date,OT\n2020-01-01 01:00:00,1\n2020-01-01 00:00:00,2\n",
+        r"line 3: dates must strictly increase; '2020-01-01 00:00:00' does not come after "
+        r"'2020-01-01 01:00:00' \(line 2\)",
+    ),
+    "blank-line-then-short-row": ("date,a,OT\n2020-01-01,1,2\n\n2020-01-02,3\n", r"line 4: "),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BULK_REFUSED))
+def test_bulk_reader_leaves_every_refusal_to_the_row_by_row_reader(tmp_path, case):
+    text, message = BULK_REFUSED[case]
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=message) as raised:
+        data.read_csv(path)
+    assert str(raised.value).startswith(path)
+
+
+def test_utc_offsets_are_instants_read_in_utc_across_a_dst_change(tmp_path):
+    # Europe/Paris, 2023-10-29: 02:00+02:00 then, an hour later, 02:00+01:00 (clocks back).
+    text = (
+        "date,OT\n2023-10-29 01:00:00+02:00,1\n2023-10-29 02:00:00+02:00,2\n"
+        "2023-10-29 02:00:00+01:00,3\n2023-10-29 03:00:00+01:00,4\n"
+    )
+    path = _write(tmp_path, text)
+    notes = []
+    dates, _, _ = data.read_csv(path, notes=notes)
+    expected = np.datetime64("2023-10-28T23:00", "ns") + np.arange(4) * np.timedelta64(1, "h")
+    np.testing.assert_array_equal(dates, expected)
+    frame = pd.read_csv(path)
+    pandas = pd.to_datetime(frame["date"], utc=True).dt.tz_convert(None)
+    np.testing.assert_array_equal(dates, pandas.to_numpy("datetime64[ns]"))
+    assert len(notes) == 1 and "converted to UTC (naive)" in notes[0]
+    assert data.infer_freq(dates) == "h"
+
+
+def test_the_utc_note_is_printed_once_without_a_notes_list(tmp_path, capsys):
+    path = _write(tmp_path, "date,OT\n2020-01-01T00:00Z,1\n2020-01-01T01:00Z,2\n")
+    data.read_csv(path)
+    out = capsys.readouterr().out
+    assert out.count("note: ") == 1 and "dates carry UTC offsets" in out
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("date,OT\n2020-01-01 00:00+01:00,1\n2020-01-01 01:00,2\n", 3),
+        ("date,OT\n2020-01-01 00:00,1\n2020-01-01 01:00,2\n2020-01-01 02:00Z,3\n", 4),
+    ],
+)
+def test_mixing_dates_with_and_without_offsets_is_refused_by_line(tmp_path, text, line):
+    path = _write(tmp_path, text)
+    with pytest.raises(
+        ValueError, match=rf"line {line}: the `date` field .* UTC offset but line 2"
+    ):
+        data.read_csv(path)
+
+
+def test_an_offset_that_is_no_offset_is_refused(tmp_path):
+    path = _write(tmp_path, "date,OT\n2020-01-01 00:00+25:00,1\n")
+    with pytest.raises(ValueError, match=r"line 2: .*'2020-01-01 00:00\+25:00' is not a valid"):
+        data.read_csv(path)
+
+
+@pytest.mark.parametrize("magnitude", [1e154, 1e200, 1e300, 1e-170, 1e-300])
+def test_standardize_does_not_overflow_or_underflow_and_calls_only_flat_columns_constant(
+    magnitude,
+):
+    rng = np.random.default_rng(0)
+    values = np.stack(
+        [
+            rng.normal(3.0, 1.0, 1000) * magnitude,
+            np.full(1000, 7.0 * magnitude),
+            rng.normal(0.0, 1.0, 1000),
+        ],
+        axis=1,
+    )
+    with np.errstate(all="raise"):
+        scaled, constant = data.standardize(values, 800)
+    np.testing.assert_array_equal(constant, [False, True, False])
+    np.testing.assert_allclose(scaled[:800, 0].mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(scaled[:800, 0].std(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(scaled[:, 1] / (7.0 * magnitude), 0.0, atol=1e-12)  # centred
+    # Exact powers of two leave ordinary columns bit for bit as the plain formulas give them.
+    train = values[:800]
+    with np.errstate(all="ignore"):  # columns 0 and 1 overflow or divide by 0 there
+        plain = (values - train.mean(axis=0)) / train.std(axis=0)
+    np.testing.assert_array_equal(scaled[:, 2], plain[:, 2])
+
+
+def test_standardize_keeps_non_finite_values_as_they_come():
+    values = np.array([[1.0, np.inf], [2.0, 1.0], [3.0, 2.0]])
+    with np.errstate(invalid="ignore"):
+        scaled, _ = data.standardize(values, 2)
+    assert np.isfinite(scaled[:, 0]).all() and not np.isfinite(scaled[:, 1]).any()
+
+
+def _spaced(step, count=30):
+    return np.datetime64("2020-01-01T00:00", "ns") + np.arange(count) * step
+
+
+@pytest.mark.parametrize(
+    "freq, dates",
+    [
+        ("2h", _spaced(np.timedelta64(2, "h"))),
+        ("h", _spaced(np.timedelta64(1, "h"))),
+        ("15min", _spaced(np.timedelta64(15, "m"))),
+        ("M", np.arange("2000-01", "2003-01", dtype="datetime64[M]").astype("datetime64[ns]")),
+        ("3M", np.arange("2000-01", "2009-01", 3, dtype="datetime64[M]").astype("datetime64[ns]")),
+        ("12M", np.arange("2000", "2030", dtype="datetime64[Y]").astype("datetime64[ns]")),
+    ],
+)
+def test_check_freq_accepts_the_dates_multiple(freq, dates):
+    data.check_freq(freq, dates)
+
+
+@pytest.mark.parametrize(
+    "freq, dates, spacing",
+    [
+        ("2h", _spaced(np.timedelta64(1, "h")), "'h'"),
+        ("h", _spaced(np.timedelta64(2, "h")), "'2h'"),
+        (
+            "12M",
+            np.arange("2000-01", "2003-01", dtype="datetime64[M]").astype("datetime64[ns]"),
+            "'m'",
+        ),
+        (
+            "2M",
+            np.arange("2000-01", "2003-01", dtype="datetime64[M]").astype("datetime64[ns]"),
+            "'m'",
+        ),
+    ],
+)
+def test_check_freq_refuses_another_multiple_naming_both(freq, dates, spacing):
+    with pytest.raises(
+        ValueError, match=rf"--freq='{freq}' contradicts the dates.*i\.e\. {spacing}"
+    ):
+        data.check_freq(freq, dates)
+
+
+@pytest.mark.parametrize(
+    "freq, expected",
+    [("2h", (2, "h")), ("15min", (15, "t")), ("12M", (12, "m")), ("W-SUN", (1, "w"))],
+)
+def test_parse_freq_multiple(freq, expected):
+    assert data.parse_freq_multiple(freq) == expected

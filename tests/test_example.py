@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from examples import cli, data, evaluation
+from examples import data, evaluation, outputs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small enough for a test (~20 s on 2 busy cores); the README's default run is larger and the
@@ -211,10 +211,10 @@ def test_outputs_are_checked_for_writability_before_any_work(tmp_path):
     ]
     for flag, path, directory, message in refused:
         with pytest.raises(ValueError, match=f"--{flag}=.*{message}"):
-            cli.check_writable(flag, path, directory=directory)
+            outputs.check_writable(flag, path, directory=directory)
     # Writable places pass and are left as they were.
-    cli.check_writable("json", str(tmp_path / "new.json"))
-    cli.check_writable("export_dir", str(tmp_path / "new" / "saved"), directory=True)
+    outputs.check_writable("json", str(tmp_path / "new.json"))
+    outputs.check_writable("export_dir", str(tmp_path / "new" / "saved"), directory=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 

@@ -671,3 +671,73 @@ def test_flags_that_cannot_apply_are_refused_before_training(tmp_path, args, mes
     assert f"error: {message}" in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert "epoch 1:" not in result.stdout
+
+
+def test_torch_adam_round_trips_through_its_config():
+    optimizer = training.TorchAdam(2e-4, beta_1=0.8, beta_2=0.99, epsilon=1e-7, name="mine")
+    config = optimizer.get_config()
+    restored = training.TorchAdam.from_config(config)  # was a TypeError: 'name' given twice
+    assert restored.get_config() == config and restored.name == "mine"
+    assert training.TorchAdam.from_config(training.TorchAdam().get_config()).name == "torch_adam"
+    # The restored optimizer steps as the original does.
+    start = np.random.default_rng(1).normal(size=4)
+    gradient = tf.constant(np.random.default_rng(2).normal(size=4))
+    moved = []
+    for opt in (optimizer, restored):
+        variable = tf.Variable(start)
+        for _ in range(3):
+            opt.apply_gradients([(gradient, variable)])
+        moved.append(variable.numpy())
+    np.testing.assert_array_equal(moved[0], moved[1])
+
+
+@pytest.mark.slow
+def test_existing_outputs_need_overwrite_and_a_diverged_run_leaves_them_unchanged(tmp_path):
+    path = os.path.join(str(tmp_path), "small.csv")
+    _synthetic_csv(path, 600)
+    out, export_dir = tmp_path / "out.json", tmp_path / "saved"
+    out.write_text('{"mse": 0.5}\n')
+    export_dir.mkdir()
+    (export_dir / "saved_model.pb").write_bytes(b"old")
+    args = ["--csv", path, "--model", "patchtst", "--seq_len", "48", "--pred_len", "24",
+            "--epochs", "1", "--steps_per_epoch", "2", "--d_model", "8", "--d_ff", "8",
+            "--e_layers", "1", "--n_heads", "2", "--batch_size", "16", "--json", str(out),
+            "--export_dir", str(export_dir)]  # fmt: skip
+    result = _run(SCRIPT, args, tmp_path, timeout=120)
+    assert result.returncode == 2 and "epoch" not in result.stdout
+    assert result.stderr.endswith(
+        f"error: --json={str(out)!r} exists; give --overwrite to replace it (it is kept until the "
+        f"new one is written and checked), or another path.\n"
+    ), result.stderr[-2000:]
+    result = _run(SCRIPT, [*args, "--overwrite", "--learning_rate", "1e30"], tmp_path)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    assert re.search(
+        r"^error: epoch 1, step \d: the training loss is nan: training diverged; give a smaller "
+        r"--learning_rate \(this run: 1e\+30\), or check the data for values too large\. Nothing "
+        r"was written\.$",
+        result.stderr,
+        re.M,
+    ), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert out.read_text() == '{"mse": 0.5}\n' and os.listdir(export_dir) == ["saved_model.pb"]
+    assert (export_dir / "saved_model.pb").read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["out.json", "saved", "small.csv"]
+
+
+@pytest.mark.slow
+def test_forecast_refuses_a_diverged_run_and_an_output_that_is_its_input(tmp_path):
+    path = os.path.join(str(tmp_path), "small.csv")
+    _synthetic_csv(path, 1200)
+    (tmp_path / "link").symlink_to(tmp_path)  # --export_dir through a symlink holds the csv
+    result = _run(FORECAST, ["--csv", path, "--export_dir", str(tmp_path / "link")], tmp_path)
+    assert result.returncode == 2 and "data:" not in result.stdout
+    assert f"error: --export_dir={str(tmp_path / 'link')!r} holds the input --csv=" in (
+        result.stderr
+    )
+    args = ["--csv", path, "--epochs", "1", "--e_layers", "1", "--d_model", "8", "--seq_len", "48",
+            "--learning_rate", "1e30", "--export_dir", str(tmp_path / "saved")]  # fmt: skip
+    result = _run(FORECAST, args, tmp_path)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    assert re.search(r"^error: epoch 1, step \d+: the training loss is nan", result.stderr, re.M)
+    assert "Traceback" not in result.stderr and "test:" not in result.stdout
+    assert sorted(os.listdir(tmp_path)) == ["link", "small.csv"]

@@ -6,10 +6,11 @@ x_mark_dec] -> (B, pred_len, c_out)`.
 >>> config = ForecastConfig(seq_len=32, label_len=16, pred_len=8, enc_in=3, dec_in=3, c_out=3,
 ...                         d_model=8, n_heads=2, d_ff=8, e_layers=1, top_k=2)
 >>> sorted(name for name, model in MODELS.items() if model(config).output.shape == (None, 8, 3))
-['PatchTST', 'TimesNet', 'Transformer', 'iTransformer']
+['Informer', 'PatchTST', 'TimesNet', 'Transformer', 'iTransformer']
 """
 
 from tf_tsembed.models.forecast_model import ForecastConfig, ForecastModel
+from tf_tsembed.models.informer import Informer
 from tf_tsembed.models.itransformer import ITransformer
 from tf_tsembed.models.patchtst import PatchTST
 from tf_tsembed.models.timesnet import TimesNet
@@ -17,6 +18,7 @@ from tf_tsembed.models.transformer import Transformer
 
 # TSLib's `--model` names.
 MODELS = {
+    "Informer": Informer,
     "iTransformer": ITransformer,
     "PatchTST": PatchTST,
     "TimesNet": TimesNet,
@@ -27,6 +29,7 @@ __all__ = [
     "MODELS",
     "ForecastConfig",
     "ForecastModel",
+    "Informer",
     "ITransformer",
     "PatchTST",
     "TimesNet",

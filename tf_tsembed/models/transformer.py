@@ -47,29 +47,42 @@ class Transformer(ForecastModel):
         config = ForecastConfig.from_dict(config)
         require(config, "Transformer")
         inputs = forecast_inputs(config)
-        values, marks, decoder_values, decoder_marks = inputs
-        sizes = dict(d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff)
-        sizes.update(dropout=config.dropout, activation=config.activation)
-
-        def embedding(series, name):
-            return DataEmbedding(
-                series,
-                config.d_model,
-                embed_type="timeF",
-                freq=config.freq,
-                dropout=config.dropout,
-                name=name,
-            )
-
-        x = embedding(config.enc_in, "encoder_embedding")(values, marks)
-        x = encoder(x, e_layers=config.e_layers, **sizes)
-        context = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="encoder_norm")(
-            x
-        )
-        y = embedding(config.dec_in, "decoder_embedding")(decoder_values, decoder_marks)
-        for index in range(config.d_layers):
-            y = DecoderLayer(**sizes, name=f"decoder_layer_{index}")(y, context)
-        y = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="decoder_norm")(y)
-        forecast = torch_linear(config.c_out, config.d_model, name="projection")(y)
         kwargs.setdefault("name", "transformer")
-        super().__init__(config, inputs, forecast[:, -config.pred_len :], **kwargs)
+        super().__init__(config, inputs, encoder_decoder(config, inputs), **kwargs)
+
+
+def encoder_decoder(config, inputs, attention="full", distil=False, embeddings_first=False):
+    """TSLib's Transformer and Informer graph on the four `inputs`: `(B, pred_len, c_out)`.
+
+    `attention` and `config.factor` go to every encoder and decoder layer, `distil` to the
+    encoder; `embeddings_first` creates the decoder embedding before the encoder (Informer's
+    order of creation: Keras seeds the initializers in that order).
+    """
+    values, marks, decoder_values, decoder_marks = inputs
+    sizes = dict(d_model=config.d_model, n_heads=config.n_heads, d_ff=config.d_ff)
+    sizes.update(dropout=config.dropout, activation=config.activation)
+    sizes.update(attention=attention, factor=config.factor)
+
+    def embedding(series, name):
+        return DataEmbedding(
+            series,
+            config.d_model,
+            embed_type="timeF",
+            freq=config.freq,
+            dropout=config.dropout,
+            name=name,
+        )
+
+    encoder_embedding = embedding(config.enc_in, "encoder_embedding")
+    if embeddings_first:
+        decoder_embedding = embedding(config.dec_in, "decoder_embedding")
+    x = encoder(encoder_embedding(values, marks), e_layers=config.e_layers, distil=distil, **sizes)
+    context = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="encoder_norm")(x)
+    if not embeddings_first:
+        decoder_embedding = embedding(config.dec_in, "decoder_embedding")
+    y = decoder_embedding(decoder_values, decoder_marks)
+    for index in range(config.d_layers):
+        y = DecoderLayer(**sizes, name=f"decoder_layer_{index}")(y, context)
+    y = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="decoder_norm")(y)
+    forecast = torch_linear(config.c_out, config.d_model, name="projection")(y)
+    return forecast[:, -config.pred_len :]

@@ -1,0 +1,158 @@
+"""Where the scripts' outputs go: checked before any training, written whole or not at all.
+
+Before training, `check` refuses an output that exists (unless `--overwrite`), one that cannot be
+written, and one that is an input or holds one. After it, `replacing` gives a temporary sibling
+of the output (same directory, so renaming it is atomic) to write and check; only when that
+succeeds is it renamed into place. A failed or interrupted run (an exception, SIGINT, SIGTERM
+turned into one by `cli.run`) removes its temporary and leaves a previous output as it was.
+
+Replacing a directory takes two renames (there is no atomic swap of directories in POSIX): the
+old one to a backup sibling `.NAME.old-*`, the new one into place, then the backup is deleted.
+Between the two renames (microseconds) NAME does not exist; a process killed with SIGKILL
+exactly then leaves the old output in the backup. A SIGKILL while writing leaves a
+`.NAME.partial-*` sibling behind (and the old output in place).
+
+No TensorFlow here: the checks run before it is needed.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+
+
+def check(*, files=(), directories=(), inputs=(), overwrite=False):
+    """Raises ValueError, before any training, unless every output can be written as asked.
+
+    `files` and `directories` map a flag name to its output path, `inputs` a flag name to an
+    input path (None values are skipped). An output is refused when it exists and `overwrite`
+    is False, when it is an input (same real path, or same device and inode: a symlink or a
+    hardlink), when it would hold an input or another output, or when it cannot be written.
+    """
+    outputs = [(flag, path, False) for flag, path in dict(files).items() if path]
+    outputs += [(flag, path, True) for flag, path in dict(directories).items() if path]
+    inputs = [(flag, path) for flag, path in dict(inputs).items() if path]
+    for flag, path, directory in outputs:
+        for input_flag, input_path in inputs:
+            if _same_file(path, input_path):
+                raise ValueError(
+                    f"--{flag}={path!r} is the input --{input_flag}={input_path!r}: writing it "
+                    f"would destroy the input; give another path."
+                )
+            if directory and _inside(input_path, path):
+                raise ValueError(
+                    f"--{flag}={path!r} holds the input --{input_flag}={input_path!r}, which "
+                    f"replacing the directory would delete; give another path."
+                )
+        for other_flag, other_path, _ in outputs:
+            if other_flag != flag and directory and _inside(other_path, path):
+                raise ValueError(
+                    f"--{other_flag}={other_path!r} is inside --{flag}={path!r}; give paths "
+                    f"outside each other."
+                )
+        check_writable(flag, path, directory=directory)
+        if os.path.lexists(path) and not overwrite:
+            raise ValueError(
+                f"--{flag}={path!r} exists; give --overwrite to replace it (it is kept until the "
+                f"new one is written and checked), or another path."
+            )
+
+
+def check_writable(flag, path, directory=False):
+    """Raises ValueError, before any training, unless the run can write `path` (`--flag`): a
+    file, or with `directory=True` a directory (created if missing)."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path) and not directory:
+        raise ValueError(f"--{flag}={path!r} is a directory; give a file path.")
+    if os.path.exists(path) and not os.path.isdir(path) and directory:
+        raise ValueError(f"--{flag}={path!r} is a file; give a directory path.")
+    # The output is written beside itself and renamed: its parent must take a new entry. The
+    # nearest existing ancestor is where the first directory would be created.
+    ancestor = os.path.dirname(path)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ValueError(f"--{flag}={path!r} cannot be written: {ancestor!r} is not a directory.")
+    try:
+        # Creating a file is the only test that root and read-only file systems both answer.
+        tempfile.TemporaryFile(dir=ancestor).close()
+    except OSError as error:
+        raise ValueError(f"--{flag}={path!r} cannot be written: {error.strerror}.") from None
+
+
+@contextlib.contextmanager
+def replacing(path, *, directory=False, overwrite=False):
+    """Yields a temporary sibling of `path` to write (a new empty directory, or with
+    `directory=False` a path to create); when the block ends without an exception the sibling
+    is renamed to `path`, else it is removed and `path` is left as it was.
+
+    An existing `path` is replaced only with `overwrite=True` (else ValueError, the temporary
+    removed): `check` refuses it before training, this refuses one that appeared since.
+    """
+    path = os.path.abspath(path)
+    parent, name = os.path.split(path)
+    os.makedirs(parent, exist_ok=True)
+    temporary = tempfile.mkdtemp(prefix=f".{name}.partial-", dir=parent)
+    target = temporary if directory else os.path.join(temporary, name)
+    try:
+        yield target
+        if not directory:
+            with open(target, "rb") as written:
+                os.fsync(written.fileno())
+        _move_into_place(target, path, directory, overwrite)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)  # after a move, only the empty holder
+
+
+@contextlib.contextmanager
+def replacing_file(path, *, overwrite=False, mode="w", **open_args):
+    """`replacing` for a file: yields it open for writing (CSV or text outputs too)."""
+    with replacing(path, overwrite=overwrite) as temporary:
+        with open(temporary, mode, **open_args) as file:
+            yield file
+
+
+def write_json(path, value, *, overwrite=False):
+    """Writes `value` as strict JSON (NaN and infinities refused, before anything is written)."""
+    text = json.dumps(value, indent=2, allow_nan=False) + "\n"
+    with replacing_file(path, overwrite=overwrite) as file:
+        file.write(text)
+
+
+def _move_into_place(source, path, directory, overwrite):
+    exists = os.path.lexists(path)
+    if exists and not overwrite:
+        raise ValueError(f"{path!r} appeared during the run; give --overwrite to replace it.")
+    if not directory:
+        os.replace(source, path)  # atomic: readers see the old file or the new one
+        return
+    if not exists:
+        os.rename(source, path)
+        return
+    parent, name = os.path.split(path)
+    backup = tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent)
+    os.rename(path, os.path.join(backup, name))
+    try:
+        os.rename(source, path)
+    except BaseException:
+        os.rename(os.path.join(backup, name), path)
+        os.rmdir(backup)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _same_file(a, b):
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _inside(path, directory):
+    """Whether `path` lies under `directory` (real paths)."""
+    path, directory = os.path.realpath(path), os.path.realpath(directory)
+    return os.path.commonpath([path, directory]) == directory and path != directory

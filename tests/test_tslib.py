@@ -1,0 +1,322 @@
+"""tf_tsembed.tslib: run.py flags, TSLib checkpoint.pth -> Keras, and its command line.
+
+Each model's PyTorch re-statement (benchmarks.torch_tslib; TimesNet from
+benchmarks.torch_timesnet with its keys renamed to TSLib's) has every parameter and running
+statistic set at random, is saved with torch.save as TSLib's run.py saves it, converted with
+`load_checkpoint(path, **flags)`, and compared in eval mode: max |difference| <= 1e-5 * max
+|output|. The refusals are checked by the name they give. Tests with torch skip without it.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tf_tsembed import tslib
+from tf_tsembed.models import MODELS
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ETTH1 = ROOT.parent / "shared" / "data" / "ETT-small" / "ETTh1.csv"
+FLAGS = dict(
+    task_name="long_term_forecast", seq_len=32, label_len=16, pred_len=16, enc_in=3, dec_in=3,
+    c_out=3, d_model=16, n_heads=4, d_ff=24, e_layers=2, d_layers=1, top_k=3, num_kernels=3,
+)  # fmt: skip
+CONVERTED = ("TimesNet", "iTransformer", "PatchTST", "Transformer")
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _timesnet_keys(key):
+    """benchmarks/torch_timesnet.py's names -> TSLib's (torch_tslib's docstring table)."""
+    renames = {
+        "token.weight": "enc_embedding.value_embedding.tokenConv.weight",
+        "time_features.weight": "enc_embedding.temporal_embedding.embed.weight",
+    }
+    if key in renames:
+        return renames[key]
+    if key.startswith("blocks."):
+        return "model." + key[len("blocks.") :]
+    return key
+
+
+def _reference(name, flags, seed=0):
+    """`(eval-mode module, forward(x_enc, x_mark_enc, x_dec, x_mark_dec), TSLib state_dict)`,
+    every floating entry but the sinusoid tables drawn at random."""
+    torch = _torch()
+    from benchmarks import torch_timesnet, torch_tslib
+
+    torch.manual_seed(seed)
+    if name == "TimesNet":
+        module = torch_timesnet.TimesNet(
+            flags["seq_len"], flags["pred_len"], flags["enc_in"], 4,
+            d_model=flags["d_model"], d_ff=flags["d_ff"], e_layers=flags["e_layers"],
+            dropout=0.1, top_k=flags["top_k"], num_kernels=flags["num_kernels"], padding="zeros",
+        )  # fmt: skip
+        forward = lambda x, m, xd, md: module(x, m)  # noqa: E731
+    else:
+        module = torch_tslib.build(name, **flags)
+        forward = module
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for key, tensor in module.state_dict().items():
+            if not tensor.is_floating_point() or key.endswith(("pe", "position")):
+                continue
+            value = torch.randn(tensor.shape, generator=generator) * 0.3
+            tensor.copy_(value.abs() + 0.5 if key.endswith("running_var") else value)
+    module.eval()
+    state = dict(module.state_dict())
+    if name == "TimesNet":
+        state = {_timesnet_keys(k): v for k, v in state.items() if k != "position"}
+        table = torch_tslib.sinusoid_table(5000, flags["d_model"])[None]
+        state["enc_embedding.position_embedding.pe"] = table
+    return module, forward, state
+
+
+def _inputs(flags, batch=3, seed=2):
+    rng = np.random.default_rng(seed)
+    decoder = flags["label_len"] + flags["pred_len"]
+    return [
+        rng.normal(size=(batch, flags["seq_len"], flags["enc_in"])).astype("float32"),
+        (rng.random((batch, flags["seq_len"], 4)) - 0.5).astype("float32"),
+        rng.normal(size=(batch, decoder, flags["dec_in"])).astype("float32"),
+        (rng.random((batch, decoder, 4)) - 0.5).astype("float32"),
+    ]
+
+
+def _compare(name, flags, state_path, forward, inputs):
+    torch = _torch()
+    model = tslib.load_checkpoint(state_path, model=name, **flags)
+    with torch.no_grad():
+        expected = forward(*(torch.from_numpy(x) for x in inputs)).numpy()
+    actual = model(inputs).numpy()
+    assert actual.shape == expected.shape == (len(inputs[0]), flags["pred_len"], flags["c_out"])
+    difference = np.abs(actual - expected).max()
+    scale = np.abs(expected).max()
+    print(f"{name}: max |difference| {difference:.3g}, max |output| {scale:.3g}")
+    assert difference <= 1e-5 * scale, (difference, scale)
+    return model
+
+
+@pytest.mark.parametrize("name", CONVERTED)
+def test_checkpoint_converts_to_tslibs_forward(name, tmp_path):
+    torch = _torch()
+    _, forward, state = _reference(name, FLAGS)
+    path = tmp_path / "checkpoint.pth"
+    torch.save(state, path)
+    _compare(name, FLAGS, path, forward, _inputs(FLAGS))
+
+
+@pytest.mark.parametrize("name", CONVERTED)
+def test_etth1_window(name, tmp_path):
+    if not ETTH1.exists():
+        pytest.skip(f"{ETTH1} is not there")
+    torch = _torch()
+    from tf_tsembed.timefeatures import time_features
+
+    flags = dict(FLAGS, enc_in=7, dec_in=7, c_out=7, seq_len=96, label_len=48, pred_len=24)
+    rows = np.genfromtxt(ETTH1, delimiter=",", skip_header=1, dtype=str, max_rows=400)
+    values = rows[:, 1:].astype("float32")
+    marks = time_features(rows[:, 0], freq="h")
+    start = 200
+    end = start + flags["seq_len"]
+    decoder = slice(end - flags["label_len"], end + flags["pred_len"])
+    x_dec = values[decoder].copy()
+    x_dec[flags["label_len"] :] = 0  # TSLib's dec_inp
+    inputs = [values[start:end], marks[start:end], x_dec, marks[decoder]]
+    inputs = [np.ascontiguousarray(x[None], "float32") for x in inputs]
+    _, forward, state = _reference(name, flags)
+    path = tmp_path / "checkpoint.pth"
+    torch.save(state, path)
+    _compare(name, flags, path, forward, inputs)
+
+
+def test_dataparallel_prefix_and_tensor_mapping():
+    _, forward, state = _reference("iTransformer", FLAGS)
+    prefixed = {f"module.{key}": value for key, value in state.items()}
+    _compare("iTransformer", FLAGS, prefixed, forward, _inputs(FLAGS))
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+def _numpy_state(name, flags):
+    rng = np.random.default_rng(0)
+    shapes = tslib.checkpoint_shapes(dict(flags, model=name))
+    return {key: rng.normal(size=shape).astype("float32") for key, shape in shapes.items()}
+
+
+def test_missing_unexpected_and_misshaped_keys_are_named():
+    state = _numpy_state("Transformer", FLAGS)
+    del state["decoder.norm.bias"]
+    state["decoder.extra.weight"] = np.zeros(3)
+    state["encoder.norm.weight"] = np.zeros(5)
+    with pytest.raises(ValueError) as raised:
+        tslib.load_checkpoint(state, model="Transformer", **FLAGS)
+    message = str(raised.value)
+    assert "missing keys: ['decoder.norm.bias']" in message
+    assert "unexpected keys: ['decoder.extra.weight']" in message
+    assert (
+        "the checkpoint's encoder.norm.weight has shape (5,): d_model 5; "
+        "the flags give --d_model 16" in message
+    )
+
+
+def test_flags_against_the_checkpoints_shapes():
+    state = _numpy_state("Transformer", FLAGS)
+    with pytest.raises(
+        ValueError,
+        match=r"tokenConv.weight has shape \(16, 3, 3\): d_model 16, enc_in 3; "
+        r"the flags give --enc_in 8",
+    ):
+        tslib.load_checkpoint(state, model="Transformer", **dict(FLAGS, enc_in=8))
+    with pytest.raises(
+        ValueError, match="the checkpoint has 2 indices for e_layers .*the flags give --e_layers 3"
+    ):
+        tslib.load_checkpoint(state, model="Transformer", **dict(FLAGS, e_layers=3))
+    state = _numpy_state("TimesNet", FLAGS)
+    with pytest.raises(
+        ValueError,
+        match=r"predict_linear.weight has shape \(48, 32\): seq_len \+ pred_len 48, seq_len 32; "
+        r"the flags give seq_len \+ pred_len = 56 \(--seq_len 32, --pred_len 24\)",
+    ):
+        tslib.load_checkpoint(state, model="TimesNet", **dict(FLAGS, pred_len=24))
+    with pytest.raises(ValueError, match="3 indices for num_kernels .*--num_kernels 2"):
+        tslib.load_checkpoint(state, model="TimesNet", **dict(FLAGS, num_kernels=2))
+    with pytest.raises(
+        ValueError,
+        match=r"embed.weight has shape \(16, 4\): d_model 16, num_time_features 4; "
+        r"the flags give --freq 't' \(5 time features\)",
+    ):
+        tslib.load_checkpoint(state, model="TimesNet", **dict(FLAGS, freq="t"))
+    state = _numpy_state("PatchTST", FLAGS)
+    with pytest.raises(
+        ValueError,
+        match=r"head.linear.weight has shape \(16, 64\).*d_model \* patch_num = 80 "
+        r"\(--d_model 16, patch_num 5 from --seq_len 40\)",
+    ):
+        tslib.load_checkpoint(state, model="PatchTST", **dict(FLAGS, seq_len=40))  # fmt: skip
+
+
+def test_a_positional_table_other_than_the_sinusoid_is_refused():
+    state = _numpy_state("PatchTST", FLAGS)
+    state["patch_embedding.position_embedding.pe"] = np.zeros((1, 5000, 16), "float32")
+    with pytest.raises(ValueError, match="position_embedding.pe is not TSLib's fixed sinusoid"):
+        tslib.load_checkpoint(state, model="PatchTST", **FLAGS)
+
+
+@pytest.mark.parametrize(
+    "flags, excerpt",
+    [
+        ("--model TimesNet --bogus 1", r"unknown run.py flags \['--bogus', '1'\]"),
+        ("--model TimesNet --task_name classification", "--task_name 'classification' is not"),
+        ("--model Transformer --embed fixed", "--embed 'fixed' is not converted"),
+        ("--model Transformer --output_attention", "--output_attention is not converted"),
+        ("--model Autoformer", r"--model 'Autoformer' is not a tf_tsembed model; known: \["),
+    ],
+)  # fmt: skip
+def test_flag_refusals(flags, excerpt):
+    with pytest.raises(ValueError, match=excerpt):
+        tslib.parse_run_flags(flags)
+
+
+def test_informer_is_refused_until_it_has_a_weight_plan():
+    reason = "has no weight plan yet" if "Informer" in MODELS else "is not a tf_tsembed model"
+    with pytest.raises(ValueError, match=f"--model 'Informer' {reason}"):
+        tslib.parse_run_flags("--model Informer")
+
+
+def test_run_line_with_ignored_flags_and_defaults():
+    line = (
+        "python -u run.py --task_name long_term_forecast --is_training 1 --root_path "
+        "./dataset/ETT-small/ --data_path ETTh1.csv --model_id ETTh1_96_96 --model TimesNet "
+        "--data ETTh1 --features M --seq_len 96 --label_len 48 --pred_len 96 --e_layers 2 "
+        "--d_layers 1 --factor 3 --enc_in 7 --dec_in 7 --c_out 7 --d_model 16 --d_ff 32 \\\n"
+        "  --des 'Exp' --itr 1 --top_k 5 --use_amp --train_epochs 3 --patience 1"
+    )
+    name, config, extras = tslib.parse_run_flags(line)
+    assert name == "TimesNet"
+    assert (config.seq_len, config.d_model, config.d_ff, config.factor) == (96, 16, 32, 3)
+    assert (config.n_heads, config.num_kernels, config.freq, config.dropout) == (8, 6, "h", 0.1)
+    assert extras == dict(
+        data="ETTh1", root_path="./dataset/ETT-small/", data_path="ETTh1.csv", features="M",
+        target="OT",
+    )  # fmt: skip
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path):
+    torch = _torch()
+    marker = tmp_path / "marker"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "checkpoint.pth"
+    torch.save({"projection.weight": Payload()}, path)
+    with pytest.raises(ValueError, match="weights_only=True"):
+        tslib.load_checkpoint(path, model="iTransformer", **FLAGS)
+    assert not marker.exists()
+
+
+_WITHOUT_TORCH = """
+import sys
+sys.modules["torch"] = None
+import tf_tsembed.tslib as tslib
+try:
+    tslib.load_checkpoint("checkpoint.pth", model="TimesNet")
+except ImportError as error:
+    print(error)
+"""
+
+
+@pytest.mark.slow
+def test_imports_without_torch_and_says_what_to_install():
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_TORCH], cwd=ROOT, capture_output=True, text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "pip install tf_tsembed[torch]" in result.stdout
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def _cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "tf_tsembed.tslib", *args], cwd=ROOT, capture_output=True,
+        text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_cli_help_conversion_and_refusal(tmp_path):
+    torch = _torch()
+    result = _cli("--help")
+    assert result.returncode == 0 and "--checkpoint" in result.stdout and "--top_k" in result.stdout
+    _, _, state = _reference("iTransformer", FLAGS)
+    path = tmp_path / "checkpoint.pth"
+    torch.save(state, path)
+    flags = [f"--{k}={v}" for k, v in FLAGS.items()]
+    export = tmp_path / "exported"
+    result = _cli(
+        "--model", "iTransformer", *flags, "--checkpoint", str(path), "--export_dir", str(export)
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("iTransformer: ") and "parameters" in result.stdout
+    assert (export / "saved_model.pb").exists()
+    result = _cli(
+        "--model", "iTransformer", *flags, "--checkpoint", str(path), "--export_dir", str(export)
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: --export_dir {str(export)!r} exists: pass --overwrite to replace it"
+    )
+    result = _cli("--model", "iTransformer", *flags, "--d_model", "8", "--checkpoint", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the flags give --d_model 8" in result.stderr.strip().splitlines()[-1]

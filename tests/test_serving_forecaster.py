@@ -247,7 +247,7 @@ def _tflite_run(flatbuffer, values, timestamps):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(set(MODELS) - {"TimesNet"}))
+@pytest.mark.parametrize("name", sorted(set(MODELS) - {"TimesNet", "Informer"}))
 def test_tflite_matches_saved_model_with_builtin_ops(name, tmp_path):
     model = MODELS[name](_config(3, 3))
     export_dir = str(tmp_path / "served")
@@ -275,3 +275,16 @@ def test_tflite_refuses_timesnet(tmp_path):
     serving.export_forecaster(model, export_dir, mean=MEAN, scale=SCALE, names=NAMES)
     with pytest.raises(ValueError, match=r"TimesNet, which does not run in TFLite.*= 22\)"):
         serving.convert_to_tflite(export_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("Informer" not in MODELS, reason="no Informer in tf_tsembed.models")
+def test_tflite_informer_needs_select_tf_ops(tmp_path):
+    model = MODELS["Informer"](_config(3, 3))
+    export_dir = str(tmp_path / "served")
+    serving.export_forecaster(model, export_dir, mean=MEAN, scale=SCALE, names=NAMES)
+    with pytest.raises(ValueError, match="select_tf_ops=True"):
+        serving.convert_to_tflite(export_dir)
+    flatbuffer = serving.convert_to_tflite(export_dir, select_tf_ops=True)
+    # The pip package's interpreter has no Flex delegate: the flatbuffer is checked by content.
+    assert b"FlexStatelessRandomUniformIntV2" in flatbuffer

@@ -54,7 +54,9 @@ refused with a ValueError, as none of its forms runs there (TF 2.21): its rfft b
 builtin RFFT2D, whose kernel needs seq_len + pred_len a power of two (TSLib's 96 + 96 is
 not); its reshape form then fails the interpreter's prepare step on the data-dependent period
 reshape, and its static-shape form needs `tf.roll`, a Select TF (Flex) op that the
-interpreter of the TensorFlow pip package does not link.
+interpreter of the TensorFlow pip package does not link. Informer's ProbAttention draws its
+key sample with `tf.random` (StatelessRandomUniformIntV2), a Select TF op: its conversion needs
+`select_tf_ops=True` (refused without it) and an interpreter with the Flex delegate.
 """
 
 import json
@@ -377,7 +379,7 @@ def convert_to_tflite(export_dir, select_tf_ops=False):
     """The TFLite flatbuffer (bytes) of an `export_forecaster` SavedModel's `serving_default`.
 
     Builtin ops only, unless `select_tf_ops=True` adds `SELECT_TF_OPS` (Flex ops, for an
-    interpreter linked with the Flex delegate; none of the three supported models needs it).
+    interpreter linked with the Flex delegate; Informer needs it, the other three do not).
     A TimesNet export is refused with a ValueError: see the module docstring.
     """
     metadata = read_metadata(export_dir)
@@ -387,6 +389,12 @@ def convert_to_tflite(export_dir, select_tf_ops=False):
             f"RFFT2D (power-of-two lengths only; seq_len + pred_len = "
             f"{metadata['seq_len'] + metadata['pred_len']}) and its period reshape fails the "
             f"interpreter's prepare step. Serve the SavedModel instead."
+        )
+    if metadata["model"] == "Informer" and not select_tf_ops:
+        raise ValueError(
+            f"{export_dir} serves Informer, whose ProbAttention samples keys with a Select TF op "
+            f"(StatelessRandomUniformIntV2): pass select_tf_ops=True and run the flatbuffer "
+            f"with the Flex delegate."
         )
     converter = tf.lite.TFLiteConverter.from_saved_model(
         os.fspath(export_dir), signature_keys=[SIGNATURE_KEY]

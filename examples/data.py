@@ -604,15 +604,28 @@ def standardize(values, train_stop):
     infinite variance (which made the column "constant") nor those near 1e-170 underflow to 0.
     Non-finite values are left as they come (the CSV reader refuses them).
     """
-    train = values[:train_stop]
+    power, mean, variance, constant = _unit_statistics(values[:train_stop])
+    scaled = (values / power - mean) / np.where(constant, 1.0, np.sqrt(variance))
+    return np.where(constant, values - mean * power, scaled), constant
+
+
+def _unit_statistics(train):
+    """`(power, mean, variance, constant)` of `standardize`: the statistics of the training rows
+    divided by each column's power of two."""
     _, exponent = np.frexp(np.max(np.abs(train), axis=0) if len(train) else 0.0)
     power = np.ldexp(1.0, exponent)  # 1 for a zero, NaN or infinite maximum
     unit = train / power
     mean, variance = unit.mean(axis=0), unit.var(axis=0)
     eps, rows = np.finfo(np.float64).eps, len(train)
     constant = variance <= rows * eps * variance + (rows * mean * eps) ** 2  # scale-free
-    scaled = (values / power - mean) / np.where(constant, 1.0, np.sqrt(variance))
-    return np.where(constant, values - mean * power, scaled), constant
+    return power, mean, variance, constant
+
+
+def scaler_statistics(values, train_stop):
+    """`(mean, scale)` of `standardize` in the values' units, as StandardScaler's `mean_` and
+    `scale_` (1 for a constant column): what a served model unscales with."""
+    power, mean, variance, constant = _unit_statistics(values[:train_stop])
+    return mean * power, np.where(constant, 1.0, np.sqrt(variance) * power)
 
 
 def constant_note(names, constant):
@@ -685,7 +698,8 @@ def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
     (`timeenc=1`), `starts` the window starts of train, validation and test, `borders`, the
     `protocol` (from the file name unless given), `freq` (unless given: the scripts' 'h' for the
     files they name, else the dates' own; a given freq the dates contradict is refused), `names`
-    and `constant`, the mask of columns `standardize` left unscaled.
+    and `constant`, the mask of columns `standardize` left unscaled; `mean` and `scale`, the
+    training rows' scaler statistics (`scaler_statistics`, for a served model).
     The target is moved to the last column, as TSLib's Dataset_Custom does (MS forecasts it);
     `features="S"` keeps only the target.
     """
@@ -704,7 +718,10 @@ def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
         check_freq(freq, dates)
     borders = split_borders(protocol, len(values), seq_len, pred_len)
     series, constant = standardize(values, borders[0][1])
+    mean, scale = scaler_statistics(values, borders[0][1])
     return dict(
+        mean=mean,
+        scale=scale,
         series=series,
         constant=constant,
         marks=time_features(dates, freq),

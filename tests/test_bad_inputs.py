@@ -17,7 +17,7 @@ import pytest
 import reference
 import tensorflow as tf
 
-from examples import data, evaluation, outputs, training
+from examples import data, evaluation, outputs, predict, training
 from tf_tsembed import (
     DataEmbedding,
     FixedEmbedding,
@@ -37,6 +37,7 @@ ERRORS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 EXCEPTIONS = {
     "ValueError": ValueError,
     "TypeError": TypeError,
+    "FileExistsError": FileExistsError,
     "InvalidArgumentError": tf.errors.InvalidArgumentError,
     "RuntimeError": RuntimeError,
 }
@@ -907,6 +908,94 @@ def _tslib_state(model):
 def tslib_unknown_flag(at):
     at("call")
     tslib.parse_run_flags("--model TimesNet --bogus 1")
+
+
+# --- tf_tsembed.serving and examples/predict.py (rows serving-*, predict-*) ---------------------
+
+_SERVING = {}
+
+
+def _serving_model():
+    if "model" not in _SERVING:
+        from tf_tsembed.models import ForecastConfig, ITransformer
+
+        config = ForecastConfig(
+            seq_len=8, label_len=4, pred_len=3, enc_in=2, dec_in=2, c_out=2, d_model=8,
+            n_heads=2, d_ff=8, e_layers=1,
+        )  # fmt: skip
+        _SERVING["model"] = ITransformer(config)
+    return _SERVING["model"]
+
+
+def _export(export_dir=None, **arguments):
+    from tf_tsembed import serving
+
+    export_dir = export_dir or str(_outputs_dir() / "served")
+    kwargs = {"mean": [0.0, 1.0], "scale": [1.0, 2.0], "names": ["a", "OT"], **arguments}
+    return serving.export_forecaster(_serving_model(), export_dir, **kwargs)
+
+
+@case("serving-scale-not-positive")
+def serving_scale_not_positive(at):
+    _serving_model()
+    at("call")
+    _export(scale=[1.0, 0.0])
+
+
+@case("serving-mean-shape")
+def serving_mean_shape(at):
+    _serving_model()
+    at("call")
+    _export(mean=[0.0, 1.0, 2.0])
+
+
+@case("serving-names-length")
+def serving_names_length(at):
+    _serving_model()
+    at("call")
+    _export(names=["OT"])
+
+
+@case("serving-features-unknown")
+def serving_features_unknown(at):
+    _serving_model()
+    at("call")
+    _export(features="MM")
+
+
+@case("serving-export-exists")
+def serving_export_exists(at):
+    _serving_model()
+    export_dir = _outputs_dir()
+    at("call")
+    _export(str(export_dir))
+
+
+_PREDICT_METADATA = {"names_in": ["a", "OT"], "seq_len": 4}
+
+
+def _hours(count):
+    return np.datetime64("2018-06-26T00", "ns") + np.arange(count) * np.timedelta64(1, "h")
+
+
+@case("predict-missing-columns")
+def predict_missing_columns(at):
+    at("call")
+    predict.window("f.csv", _hours(5), ["OT"], np.zeros((5, 1)), _PREDICT_METADATA)
+
+
+@case("predict-too-short")
+def predict_too_short(at):
+    at("call")
+    predict.window("f.csv", _hours(3), ["a", "OT"], np.zeros((3, 2)), _PREDICT_METADATA)
+
+
+@case("predict-irregular-step")
+def predict_irregular_step(at):
+    dates = _hours(6)
+    dates[3] += np.timedelta64(30, "m")
+    at("call")
+    predict.window("f.csv", dates, ["a", "OT"], np.zeros((6, 2)), _PREDICT_METADATA)
 
 
 @case("tslib-embed-fixed")

@@ -503,7 +503,12 @@ def test_long_term_forecast_writes_json_and_a_savedmodel_that_reloads(
     assert report["settings"]["d_model"] == 16 and report["settings"]["batch_size"] == 16
     assert report["published"] is None and report["epochs_run"] in (1, 2)
     assert report["parameters"] > 0 and np.isfinite(report["mse"]) and report["mae"] > 0
-    assert f"SavedModel written to {export_dir}; its forecasts match" in result.stdout
+    assert f"SavedModel written to {export_dir} (raw values and timestamps in" in result.stdout
+    # The served forecaster (tf_tsembed.serving): the file's columns and the training scaler.
+    with open(os.path.join(export_dir, "assets", "forecaster.json")) as file:
+        served = json.load(file)
+    assert (served["seq_len"], served["pred_len"], served["features"]) == (48, 24, "M")
+    assert len(served["names_in"]) == len(served["mean"]) == len(served["scale"])
     assert re.search(
         r"^  step 2: \d+\.\d+ s per step, running train loss \d+\.\d+$", result.stdout, re.M
     )

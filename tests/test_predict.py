@@ -1,0 +1,149 @@
+"""examples.predict: the rows after a CSV's end, from a SavedModel of tf_tsembed.serving.
+
+On a small synthetic hourly CSV always, on ETTh1 when the shared data directory has it: 96 rows
+whose values equal the SavedModel's on the file's last 96 rows and whose dates continue hourly.
+"""
+
+import csv
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from examples import data
+from tf_tsembed import serving
+from tf_tsembed.models import ForecastConfig, ITransformer
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ETTH1 = ROOT.parent / "shared" / "data" / "ETT-small" / "ETTh1.csv"
+NAMES = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+SEQ_LEN = PRED_LEN = 96
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    config = ForecastConfig(
+        seq_len=SEQ_LEN, label_len=48, pred_len=PRED_LEN, enc_in=7, dec_in=7, c_out=7,
+        d_model=8, n_heads=2, d_ff=8, e_layers=1, dropout=0.0,
+    )  # fmt: skip
+    export_dir = str(tmp_path_factory.mktemp("predict") / "served")
+    mean = np.array([7.0, 2.0, 4.5, 0.9, 3.0, 0.9, 17.0])
+    scale = np.array([5.8, 2.0, 5.5, 1.6, 1.1, 0.6, 9.0])
+    serving.export_forecaster(ITransformer(config), export_dir, mean=mean, scale=scale, names=NAMES)
+    return export_dir
+
+
+def _synthetic_csv(path, rows=150, start="2018-06-20T00", shuffle_columns=True):
+    dates = np.datetime64(start, "h") + np.arange(rows)
+    rng = np.random.default_rng(0)
+    columns = ["extra", *NAMES[::-1]] if shuffle_columns else NAMES
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["date", *columns])
+        for date in dates:
+            row = rng.normal(5, 3, size=len(columns)).round(3)
+            writer.writerow([str(date.astype("datetime64[s]")).replace("T", " "), *row])
+    return path
+
+
+def _predict(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "examples.predict", *args],
+        cwd=ROOT,
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES=""),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _expected(export_dir, csv_path):
+    dates, names, values = data.read_csv(csv_path)
+    columns = [names.index(name) for name in NAMES]
+    window = values[-SEQ_LEN:, columns].astype(np.float32)[None]
+    stamps = np.asarray(dates[-SEQ_LEN:], "datetime64[s]").astype(np.int64)[None]
+    signature = tf.saved_model.load(export_dir).signatures["serving_default"]
+    out = signature(values=tf.constant(window), timestamps=tf.constant(stamps))
+    return dates, out["forecast"].numpy()[0]
+
+
+def _check_output(out_path, export_dir, csv_path):
+    dates, expected = _expected(export_dir, csv_path)
+    with open(out_path, newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows[0] == ["date", *NAMES]
+    assert len(rows) == 1 + PRED_LEN
+    written_dates = np.array([row[0] for row in rows[1:]], "datetime64[s]")
+    last = np.asarray(dates[-1], "datetime64[s]")
+    np.testing.assert_array_equal(
+        written_dates, last + np.arange(1, PRED_LEN + 1) * np.timedelta64(1, "h")
+    )
+    assert rows[1][0] == str(written_dates[0]).replace("T", " ")  # '2018-06-26 20:00:00'
+    values = np.array([[float(v) for v in row[1:]] for row in rows[1:]])
+    np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+
+
+@pytest.mark.slow
+def test_synthetic_csv_forecast_continues_hourly(served, tmp_path):
+    csv_path = _synthetic_csv(str(tmp_path / "series.csv"))
+    out = str(tmp_path / "forecast.csv")
+    result = _predict("--model_dir", served, "--csv", csv_path, "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_output(out, served, csv_path)
+    assert "96 rows forecast after 2018-06-26T05:00:00" in result.stdout
+    # An existing --out is refused without --overwrite and kept; with it, replaced.
+    with open(out) as file:
+        before = file.read()
+    refused = _predict("--model_dir", served, "--csv", csv_path, "--out", out)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr.splitlines()[-1]
+    with open(out) as file:
+        assert file.read() == before
+    again = _predict("--model_dir", served, "--csv", csv_path, "--out", out, "--overwrite")
+    assert again.returncode == 0, again.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ETTH1.exists(), reason=f"no {ETTH1}")
+def test_etth1_forecast_continues_hourly(served, tmp_path):
+    out = str(tmp_path / "forecast.csv")
+    result = _predict("--model_dir", served, "--csv", str(ETTH1), "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_output(out, served, str(ETTH1))
+    with open(out) as file:
+        assert file.readlines()[1].startswith("2018-06-26 20:00:00,")
+
+
+@pytest.mark.slow
+def test_refusals_name_the_problem(served, tmp_path):
+    out = str(tmp_path / "forecast.csv")
+    short = _synthetic_csv(str(tmp_path / "short.csv"), rows=50)
+    result = _predict("--model_dir", served, "--csv", short, "--out", out)
+    assert result.returncode == 2
+    assert "has 50 rows; the model reads the last seq_len=96 rows" in result.stderr
+    irregular = _synthetic_csv(str(tmp_path / "irregular.csv"))
+    lines = open(irregular).read().splitlines()
+    lines.pop(120)  # one missing hour: 2018-06-24 22:00 -> 2018-06-25 00:00 in the window
+    open(irregular, "w").write("\n".join(lines) + "\n")
+    result = _predict("--model_dir", served, "--csv", irregular, "--out", out)
+    assert result.returncode == 2
+    assert "not evenly spaced: 2018-06-24T22:00:00 -> 2018-06-25T00:00:00" in result.stderr
+    missing = str(tmp_path / "missing.csv")
+    with open(missing, "w") as file:
+        file.write("date,HUFL,OT\n2018-01-01 00:00:00,1,2\n")
+    result = _predict("--model_dir", served, "--csv", missing, "--out", out)
+    assert result.returncode == 2
+    assert "lacks the model's input columns ['HULL', 'MUFL', 'MULL', 'LUFL', 'LULL']" in (
+        result.stderr
+    )
+    result = _predict("--model_dir", served, "--csv", missing, "--out", missing)
+    assert result.returncode == 2 and "is the input --csv" in result.stderr
+    assert not os.path.exists(out)
+
+
+def test_help_exits_0():
+    result = _predict("--help")
+    assert result.returncode == 0 and "--model_dir" in result.stdout

@@ -9,7 +9,9 @@ training and validation batches shuffled with the last incomplete one dropped, v
 the mean of batch losses, the rate halved after every epoch from the second on, early stopping
 after `patience` epochs, the best weights restored, the test windows forecast one at a time.
 Each Inception block runs as one convolution (`torch_timesnet`'s `one_convolution`, the same
-math as six). Needs torch.
+math as six). `--checkpoint` saves the best weights as TSLib's `checkpoint.pth` (TSLib's keys,
+`torch_timesnet.tslib_state_dict`), which `python -m tf_tsembed.tslib` converts; `--json` writes
+the test MSE and MAE unrounded. Needs torch.
 """
 
 import random
@@ -18,7 +20,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from examples import cli, data, recipes
+from examples import cli, data, outputs, recipes
 
 FLAGS = flags.FLAGS
 
@@ -33,7 +35,16 @@ def define_flags():
     flags.DEFINE_integer("d_model", None, "Width; default: the authors' script.", lower_bound=1)
     flags.DEFINE_integer("d_ff", None, "Inception width; default: the script's.", lower_bound=1)
     flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (tests).", lower_bound=1)
+    flags.DEFINE_integer(
+        "test_windows",
+        None,
+        "Forecast only the first this many test windows (tests).",
+        lower_bound=1,
+    )
     flags.DEFINE_integer("patience", 3, "Epochs without a lower validation loss.", lower_bound=1)
+    flags.DEFINE_string("checkpoint", None, "Save the best weights here as TSLib's checkpoint.")
+    flags.DEFINE_string("json", None, "Write the test MSE and MAE here as JSON.")
+    cli.define_overwrite()
 
 
 def main(argv):
@@ -42,6 +53,11 @@ def main(argv):
 
     from benchmarks import torch_timesnet
 
+    outputs.check(
+        files={"checkpoint": FLAGS.checkpoint, "json": FLAGS.json},
+        inputs={"csv": FLAGS.csv},
+        overwrite=FLAGS.overwrite,
+    )
     random.seed(FLAGS.seed)
     np.random.seed(FLAGS.seed)
     torch.manual_seed(FLAGS.seed)
@@ -53,6 +69,7 @@ def main(argv):
     )
     series, marks = loaded["series"].astype("float32"), loaded["marks"].astype("float32")
     train, val, test = loaded["starts"]
+    test = test[: FLAGS.test_windows]
     seq_len, pred_len, batch = FLAGS.seq_len, FLAGS.pred_len, chosen["batch_size"]
 
     def windows(starts):
@@ -124,11 +141,19 @@ def main(argv):
             squared += torch.sum(error**2).item()
             absolute += torch.sum(torch.abs(error)).item()
     count = len(test) * pred_len * series.shape[1]
+    mse, mae = squared / count, absolute / count
     print(
-        f"test ({len(test)} windows): MSE {squared / count:.4f}, MAE {absolute / count:.4f}; "
+        f"test ({len(test)} windows): MSE {mse:.4f}, MAE {mae:.4f}; "
         f"done in {time.time() - started:.0f} s",
         flush=True,
     )
+    if FLAGS.checkpoint:
+        with outputs.replacing(FLAGS.checkpoint, overwrite=FLAGS.overwrite) as temporary:
+            torch.save(torch_timesnet.tslib_state_dict(model), temporary)
+    if FLAGS.json:
+        settings = {key: chosen[key] for key in ("d_model", "d_ff", "e_layers", "top_k")}
+        result = dict(mse=mse, mae=mae, seq_len=seq_len, pred_len=pred_len, **settings)
+        outputs.write_json(FLAGS.json, result, overwrite=FLAGS.overwrite)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ statistic set at random, is saved with torch.save as TSLib's run.py saves it, co
 |output|. The refusals are checked by the name they give. Tests with torch skip without it.
 """
 
+import json
 import os
 import pathlib
 import subprocess
@@ -304,3 +305,48 @@ def test_cli_help_conversion_and_refusal(tmp_path):
     result = _cli("--model", "iTransformer", *flags, "--d_model", "8", "--checkpoint", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "the flags give --d_model 8" in result.stderr.strip().splitlines()[-1]
+
+
+# --- a TimesNet trained in PyTorch (benchmarks/torch_timesnet_train.py), converted ------------
+
+
+@pytest.mark.slow
+def test_a_trained_pytorch_timesnet_gives_its_test_errors_through_our_model(tmp_path):
+    if not ETTH1.exists():
+        pytest.skip(f"{ETTH1} is not there")
+    _torch()
+    from examples import data, recipes
+    from examples.evaluation import errors
+
+    checkpoint, results = tmp_path / "checkpoint.pth", tmp_path / "torch.json"
+    command = [sys.executable, "-m", "benchmarks.torch_timesnet_train", f"--csv={ETTH1}"]
+    # A short training and the first 200 test windows: the full run's figures are in
+    # docs/reproducing.md; the equality is of the same forward, window by window.
+    command += ["--seed=2022", "--epochs=1", "--steps_per_epoch=4", "--test_windows=200"]
+    command += [f"--checkpoint={checkpoint}", f"--json={results}"]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    expected = json.loads(results.read_text())
+    size = recipes.settings("timesnet", "ETTh1", 96, {})
+    model = tslib.load_checkpoint(
+        checkpoint,
+        options={"padding": "last_rows"},  # the control trains TSLib 2023's TimesNet
+        model="TimesNet",
+        **{key: size[key] for key in ("d_model", "d_ff", "e_layers", "top_k")},
+    )
+    loaded = data.load_benchmark(str(ETTH1), None, "M", "OT", None, 96, 96)
+    test = data.make_dataset(
+        loaded["series"],
+        loaded["series"],
+        loaded["starts"][2][:200],
+        96,
+        96,
+        1,
+        marks=loaded["marks"],
+        label_len=48,
+    )  # fmt: skip  (one window a batch: TimesNet's periods are the batch's, as TSLib tests)
+    truth = np.concatenate([future.numpy() for _, future in test])
+    mse, mae = errors(model.predict(test, verbose=0), truth)
+    print(f"PyTorch {expected['mse']:.8f} / {expected['mae']:.8f}, ours {mse:.8f} / {mae:.8f}")
+    assert mse == pytest.approx(expected["mse"], rel=1e-6)
+    assert mae == pytest.approx(expected["mae"], rel=1e-6)

@@ -3,6 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
+from tf_tsembed.serving import compare_forecasts
+
 
 def baselines(target, starts, seq_len, pred_len, season):
     """Repeat-last-value and (unless `season` is None) seasonal-naive forecasts
@@ -36,17 +38,13 @@ def finite_errors(forecast, truth):
     return mse, mae
 
 
-# The reloaded graph is optimised on its own, so float32 rounding may differ in the last bits.
-EXPORT_TOLERANCE = 1e-5
-
-
 def export_and_check(model, export_dir, sample_inputs, *, overwrite=False):
     """Writes a SavedModel to `export_dir`, reloads it, checks its forecasts; returns the max abs
     difference. It is written to a temporary sibling and moved into place only once checked
     (`outputs.replacing`): on any failure a previous `export_dir` is left as it was.
 
     Raises ValueError when the reloaded model's forecasts differ from the trained model's by more
-    than `EXPORT_TOLERANCE` (absolute plus relative), or are not finite.
+    than `tf_tsembed.serving.EXPORT_TOLERANCE` (absolute plus relative), or are not finite.
     """
     from examples import outputs
 
@@ -57,27 +55,4 @@ def export_and_check(model, export_dir, sample_inputs, *, overwrite=False):
         model.export(temporary, verbose=False)
         reloaded = tf.saved_model.load(temporary)  # kept: its functions use its variables
         actual = reloaded.serve(sample_inputs).numpy()
-        return check_export(actual, expected)
-
-
-def check_export(actual, expected, tolerance=EXPORT_TOLERANCE):
-    """The max abs difference of the reloaded model's forecasts from the trained model's;
-    ValueError beyond `tolerance` (each value within `tolerance * (1 + |expected|)`)."""
-    if actual.shape != expected.shape:
-        raise ValueError(
-            f"the exported SavedModel forecasts shape {actual.shape}, the trained model "
-            f"{expected.shape}; nothing was written."
-        )
-    if not (np.all(np.isfinite(actual)) and np.all(np.isfinite(expected))):
-        raise ValueError(
-            "the exported or the trained model forecasts non-finite values; nothing was written."
-        )
-    difference = np.abs(actual.astype(np.float64) - expected)
-    worst = float(np.max(difference, initial=0.0))
-    if np.any(difference > tolerance * (1 + np.abs(expected))):
-        raise ValueError(
-            f"the exported SavedModel does not forecast as the trained model: max abs "
-            f"difference {worst:.3g}, tolerance {tolerance:g} (absolute + relative); nothing "
-            f"was written."
-        )
-    return worst
+        return compare_forecasts(actual, expected)

@@ -1,24 +1,18 @@
 """Where the scripts' outputs go: checked before any training, written whole or not at all.
 
 Before training, `check` refuses an output that exists (unless `--overwrite`), one that cannot be
-written, and one that is an input or holds one. After it, `replacing` gives a temporary sibling
-of the output (same directory, so renaming it is atomic) to write and check; only when that
-succeeds is it renamed into place. A failed or interrupted run (an exception, SIGINT, SIGTERM
-turned into one by `cli.run`) removes its temporary and leaves a previous output as it was.
+written, and one that is an input or holds one. After it, `replacing` writes through
+`tf_tsembed.atomic` (a temporary sibling renamed into place once complete and checked): a
+failed or interrupted run (an exception, SIGINT, SIGTERM turned into one by `cli.run`) removes
+its temporary and leaves a previous output as it was.
 
-Replacing a directory takes two renames (there is no atomic swap of directories in POSIX): the
-old one to a backup sibling `.NAME.old-*`, the new one into place, then the backup is deleted.
-Between the two renames (microseconds) NAME does not exist; a process killed with SIGKILL
-exactly then leaves the old output in the backup. A SIGKILL while writing leaves a
-`.NAME.partial-*` sibling behind (and the old output in place).
-
-No TensorFlow here: the checks run before it is needed.
+No TensorFlow at import: the checks run before it is needed (`tf_tsembed` is imported when an
+output is written).
 """
 
 import contextlib
 import json
 import os
-import shutil
 import tempfile
 
 
@@ -83,26 +77,20 @@ def check_writable(flag, path, directory=False):
 
 @contextlib.contextmanager
 def replacing(path, *, directory=False, overwrite=False):
-    """Yields a temporary sibling of `path` to write (a new empty directory, or with
-    `directory=False` a path to create); when the block ends without an exception the sibling
-    is renamed to `path`, else it is removed and `path` is left as it was.
+    """`tf_tsembed.atomic.replacing`, an output that appeared during the run refused in the
+    scripts' words: `check` refused an existing one before training, this one that appeared
+    since (ValueError)."""
+    from tf_tsembed import atomic
 
-    An existing `path` is replaced only with `overwrite=True` (else ValueError, the temporary
-    removed): `check` refuses it before training, this refuses one that appeared since.
-    """
-    path = os.path.abspath(path)
-    parent, name = os.path.split(path)
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=f".{name}.partial-", dir=parent)
-    target = temporary if directory else os.path.join(temporary, name)
     try:
-        yield target
-        if not directory:
-            with open(target, "rb") as written:
-                os.fsync(written.fileno())
-        _move_into_place(target, path, directory, overwrite)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)  # after a move, only the empty holder
+        with atomic.replacing(path, directory=directory, overwrite=overwrite) as temporary:
+            yield temporary
+    except FileExistsError:
+        if overwrite or not os.path.lexists(path):
+            raise
+        raise ValueError(
+            f"{path!r} appeared during the run; give --overwrite to replace it."
+        ) from None
 
 
 @contextlib.contextmanager
@@ -118,28 +106,6 @@ def write_json(path, value, *, overwrite=False):
     text = json.dumps(value, indent=2, allow_nan=False) + "\n"
     with replacing_file(path, overwrite=overwrite) as file:
         file.write(text)
-
-
-def _move_into_place(source, path, directory, overwrite):
-    exists = os.path.lexists(path)
-    if exists and not overwrite:
-        raise ValueError(f"{path!r} appeared during the run; give --overwrite to replace it.")
-    if not directory:
-        os.replace(source, path)  # atomic: readers see the old file or the new one
-        return
-    if not exists:
-        os.rename(source, path)
-        return
-    parent, name = os.path.split(path)
-    backup = tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent)
-    os.rename(path, os.path.join(backup, name))
-    try:
-        os.rename(source, path)
-    except BaseException:
-        os.rename(os.path.join(backup, name), path)
-        os.rmdir(backup)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 def _same_file(a, b):

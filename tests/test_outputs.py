@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from examples import evaluation, outputs, training
+from tf_tsembed import serving
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -88,9 +89,9 @@ def test_a_directory_is_swapped_in_and_the_backup_removed(tmp_path):
 def test_export_mismatch_is_a_clear_error_and_leaves_the_old_export(tmp_path, monkeypatch):
     expected = np.zeros((2, 3), "float32")
     with pytest.raises(ValueError, match=r"max abs difference 0\.01, tolerance 1e-05"):
-        evaluation.check_export(expected + 0.01, expected)
+        serving.compare_forecasts(expected + 0.01, expected)
     with pytest.raises(ValueError, match="non-finite"):
-        evaluation.check_export(expected + np.nan, expected + np.nan)
+        serving.compare_forecasts(expected + np.nan, expected + np.nan)
     export_dir = str(tmp_path / "saved")
     old = _export_interrupt.tiny_model(seed=1)
     assert evaluation.export_and_check(old, export_dir, _export_interrupt.INPUTS) < 1e-5

@@ -61,12 +61,11 @@ key sample with `tf.random` (StatelessRandomUniformIntV2), a Select TF op: its c
 
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
+from tf_tsembed import atomic
 from tf_tsembed.timefeatures import parse_freq_multiple, time_features_tf
 
 __all__ = [
@@ -79,6 +78,7 @@ __all__ = [
 ]
 
 FEATURES = ("M", "S", "MS")
+EXPORT_TOLERANCE = 1e-5  # absolute + relative, of forecasts divided by their largest magnitude
 METADATA_FILE = "forecaster.json"
 SIGNATURE_KEY = "serving_default"
 # Steps of a sample window for the reload check, per unit of freq.
@@ -242,7 +242,8 @@ def _sample(config, mean, scale, freq, batch=3, seed=0):
 
 def _check_reloaded(export_dir, model, mean, scale, features):
     """Reloads `export_dir`, serves a sample and compares with `served_forecast` run in Python;
-    returns the max abs difference of the forecasts, raises AssertionError beyond tolerance."""
+    returns the max abs difference of the forecasts (`compare_forecasts` on the forecasts
+    divided by their largest magnitude, at least 1: the file's units)."""
     config = model.forecast_config
     values, timestamps = _sample(config, mean, scale, config.freq)
     signature = tf.saved_model.load(export_dir).signatures[SIGNATURE_KEY]
@@ -250,18 +251,46 @@ def _check_reloaded(export_dir, model, mean, scale, features):
     forecast, future = served_forecast(
         model, values, timestamps, mean=mean, scale=scale, features=features
     )
-    forecast = forecast.numpy()
-    np.testing.assert_array_equal(
-        served["timestamps"].numpy(), future.numpy(), err_msg="reloaded future timestamps"
-    )
+    if not np.array_equal(served["timestamps"].numpy(), future.numpy()):
+        raise ValueError("the exported SavedModel's future timestamps differ; nothing was written.")
     # Forecasts are in the file's units: float32 rounding of the reloaded, separately optimised
     # graph scales with the series' size.
-    atol = 1e-5 * max(1.0, float(np.max(np.abs(forecast))))
-    np.testing.assert_allclose(
-        served["forecast"].numpy(), forecast, rtol=1e-5, atol=atol,
-        err_msg="reloaded SavedModel vs the Python forecaster",
-    )  # fmt: skip
-    return float(np.max(np.abs(served["forecast"].numpy() - forecast)))
+    scale_of_forecast = max(1.0, float(np.max(np.abs(forecast.numpy()), initial=0.0)))
+    return (
+        compare_forecasts(
+            served["forecast"].numpy() / scale_of_forecast, forecast.numpy() / scale_of_forecast
+        )
+        * scale_of_forecast
+    )
+
+
+def compare_forecasts(actual, expected, tolerance=EXPORT_TOLERANCE):
+    """The max abs difference of a reloaded model's forecasts from the model's; ValueError when
+    the shapes differ, a value is not finite, or any differs by more than `tolerance * (1 +
+    |expected|)` (absolute plus relative).
+
+    >>> compare_forecasts(np.ones(3, "float32"), np.ones(3))
+    0.0
+    """
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    if actual.shape != expected.shape:
+        raise ValueError(
+            f"the exported SavedModel forecasts shape {actual.shape}, the trained model "
+            f"{expected.shape}; nothing was written."
+        )
+    if not (np.all(np.isfinite(actual)) and np.all(np.isfinite(expected))):
+        raise ValueError(
+            "the exported or the trained model forecasts non-finite values; nothing was written."
+        )
+    difference = np.abs(actual.astype(np.float64) - expected)
+    worst = float(np.max(difference, initial=0.0))
+    if np.any(difference > tolerance * (1 + np.abs(expected))):
+        raise ValueError(
+            f"the exported SavedModel does not forecast as the trained model: max abs "
+            f"difference {worst:.3g}, tolerance {tolerance:g} (absolute + relative); nothing "
+            f"was written."
+        )
+    return worst
 
 
 def export_forecaster(model, export_dir, *, mean, scale, names, features="M", overwrite=False):
@@ -286,7 +315,7 @@ def export_forecaster(model, export_dir, *, mean, scale, names, features="M", ov
     timestamps, also when the window is not evenly spaced) and the metadata are described in
     the module docstring. The check serves a sample of 3 windows from the reloaded SavedModel
     and compares it with `served_forecast` run eagerly, to 1e-5 relative to the largest
-    forecast (AssertionError on a mismatch, the previous export kept); the max difference is
+    forecast (ValueError on a mismatch, the previous export kept); the max difference is
     in the returned dict under `check_max_abs_difference` (not saved in the metadata).
 
     Raises:
@@ -305,8 +334,6 @@ def export_forecaster(model, export_dir, *, mean, scale, names, features="M", ov
         )
     if os.path.lexists(export_dir) and not os.path.isdir(export_dir):
         raise FileExistsError(f"`export_dir` {export_dir} exists and is not a directory.")
-    parent, base = os.path.split(export_dir)
-    os.makedirs(parent, exist_ok=True)
     names_out = [names[-1]] if features == "MS" else list(names)
     metadata = {
         "names_in": names,
@@ -336,28 +363,12 @@ def export_forecaster(model, export_dir, *, mean, scale, names, features="M", ov
     }
     metadata_json = json.dumps(metadata, indent=2)
     archive = _archive(model, mean, scale, features, metadata_json)
-    temporary = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=parent)
-    try:
+    with atomic.replacing(export_dir, directory=True, overwrite=overwrite) as temporary:
         archive.write_out(temporary, verbose=False)
         os.makedirs(os.path.join(temporary, "assets"), exist_ok=True)
         with open(os.path.join(temporary, "assets", METADATA_FILE), "w") as file:
             file.write(metadata_json + "\n")
         difference = _check_reloaded(temporary, model, mean, scale, features)
-        if os.path.lexists(export_dir):
-            aside = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
-            old = os.path.join(aside, base)
-            os.rename(export_dir, old)
-            try:
-                os.rename(temporary, export_dir)
-            except BaseException:
-                os.rename(old, export_dir)
-                raise
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            os.rename(temporary, export_dir)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     return {**metadata, "check_max_abs_difference": difference}
 
 

@@ -18,6 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAYER_TESTS = (
     "test_arguments.py",
     "test_models.py",
+    "test_forecast_models.py",
     "test_token_embedding.py",
     "test_positional_embedding.py",
     "test_temporal_embedding.py",

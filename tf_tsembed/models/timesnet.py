@@ -64,11 +64,12 @@ class InceptionBlock(keras.layers.Layer):
         self.kernel_size = 2 * num_kernels - 1
 
     def build(self, input_shape=None):
-        # PyTorch's kaiming_normal_(mode="fan_out", nonlinearity="relu"), untruncated.
-        initializer = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
         self.kernels, self.biases = [], []
         for index in range(self.num_kernels):
             size = 2 * index + 1
+            # PyTorch's kaiming_normal_(mode="fan_out", nonlinearity="relu"), untruncated; one
+            # initializer per kernel (legacy Keras repeats an unseeded one's draws).
+            initializer = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
             self.kernels.append(
                 self.add_weight(
                     name=f"kernel_{size}",

@@ -139,6 +139,15 @@ def test_static_shapes_equal_the_reshape_on_random_inputs():
             )
 
 
+@pytest.mark.parametrize("length", [37, 192])
+def test_amplitudes_by_fft_and_by_dft_products_equal_numpys_rfft(length):
+    x = np.random.default_rng(8).normal(size=(2, length, 3))
+    expected = np.abs(np.fft.rfft(x, axis=1)).transpose(0, 2, 1)
+    for fft in (True, False):
+        got = timesnet.amplitude_spectrum(tf.constant(x, tf.float32), fft=fft).numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=2e-5 * np.abs(expected).max())
+
+
 def test_xla_compiles_the_static_formulation_and_not_the_reshape():
     keras.utils.set_random_seed(0)
     x, marks = _inputs(4, 48)
@@ -150,7 +159,8 @@ def test_xla_compiles_the_static_formulation_and_not_the_reshape():
         compiled(x, marks).numpy(), graph(_call(x, marks, 24)).numpy(), rtol=1e-5, atol=1e-5
     )
     hlo = compiled.experimental_get_compiler_ir(x, marks)(stage="hlo")
-    assert "fft(" in hlo and not any(mark in hlo for mark in ("<=", "?]"))  # static shapes
+    # Static shapes, and the periods from DFT products (no FFT: TFLite's RFFT2D wants 2**n).
+    assert "fft(" not in hlo and not any(mark in hlo for mark in ("<=", "?]"))
     reshape = tf.function(lambda a, b: graph(_call(a, b, 24), training=False), jit_compile=True)
     with pytest.raises(tf.errors.InvalidArgumentError, match="must be a compile-time constant"):
         reshape(x, marks)

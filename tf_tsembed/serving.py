@@ -49,12 +49,13 @@ function returning the same JSON as a string tensor.
 
 TFLite: `convert_to_tflite(export_dir)` converts `serving_default` with builtin ops only
 (the calendar features are integer builtins, the future timestamps int64 builtins):
-iTransformer, PatchTST and Transformer convert and run in `tf.lite.Interpreter`. TimesNet is
-refused with a ValueError, as none of its forms runs there (TF 2.21): its rfft becomes the
-builtin RFFT2D, whose kernel needs seq_len + pred_len a power of two (TSLib's 96 + 96 is
-not); its reshape form then fails the interpreter's prepare step on the data-dependent period
-reshape, and its static-shape form needs `tf.roll`, a Select TF (Flex) op that the
-interpreter of the TensorFlow pip package does not link. Informer's ProbAttention draws its
+iTransformer, PatchTST, Transformer and TimesNet in its static-shape form
+(`static_shapes=True`: a DFT as matrix products and static slices) convert and run in
+`tf.lite.Interpreter`. A TimesNet exported in its reshape form (the default, the faster on a
+CPU server) is refused with a ValueError saying how to export its weights in the static form:
+its rfft becomes the builtin RFFT2D, whose kernel needs seq_len + pred_len a power of two
+(TSLib's 96 + 96 is not), and its data-dependent period reshape fails the interpreter's
+prepare step (TF 2.21). Informer's ProbAttention draws its
 key sample with `tf.random` (StatelessRandomUniformIntV2), a Select TF op: its conversion needs
 `select_tf_ops=True` (refused without it) and an interpreter with the Flex delegate.
 """
@@ -346,6 +347,7 @@ def export_forecaster(model, export_dir, *, mean, scale, names, features="M", ov
         "mean": mean.tolist(),
         "scale": scale.tolist(),
         "model": type(model).__name__,
+        "options": dict(model.options),
         "config": config.to_dict(),
         "signature": {
             "key": SIGNATURE_KEY,
@@ -391,15 +393,19 @@ def convert_to_tflite(export_dir, select_tf_ops=False):
 
     Builtin ops only, unless `select_tf_ops=True` adds `SELECT_TF_OPS` (Flex ops, for an
     interpreter linked with the Flex delegate; Informer needs it, the other three do not).
-    A TimesNet export is refused with a ValueError: see the module docstring.
+    A TimesNet exported in its reshape form is refused with a ValueError: see the module
+    docstring.
     """
     metadata = read_metadata(export_dir)
-    if metadata["model"] == "TimesNet":
+    if metadata["model"] == "TimesNet" and not metadata["options"]["static_shapes"]:
         raise ValueError(
-            f"{export_dir} serves TimesNet, which does not run in TFLite: its rfft becomes "
-            f"RFFT2D (power-of-two lengths only; seq_len + pred_len = "
-            f"{metadata['seq_len'] + metadata['pred_len']}) and its period reshape fails the "
-            f"interpreter's prepare step. Serve the SavedModel instead."
+            f"{export_dir} serves TimesNet in its reshape form, which does not run in TFLite "
+            f"(its rfft becomes RFFT2D, power-of-two lengths only: seq_len + pred_len = "
+            f"{metadata['seq_len'] + metadata['pred_len']}; its period reshape fails the "
+            f"interpreter's prepare step). Export the same weights with static_shapes=True: "
+            f"`static = TimesNet(model.forecast_config, padding=..., static_shapes=True)`, "
+            f"`static.set_weights(model.get_weights())` (or load_checkpoint(..., "
+            f"options={{'static_shapes': True}})), then convert that export."
         )
     if metadata["model"] == "Informer" and not select_tf_ops:
         raise ValueError(

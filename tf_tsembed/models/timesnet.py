@@ -20,14 +20,16 @@ Two formulations of the folded convolution, equal to float rounding:
 - `static_shapes=False`: the reference's reshape to `(B, T_padded / p, p, d)` and one 2-D
   convolution. The shapes depend on the data, which XLA cannot compile: graph mode only.
 - `static_shapes=True`: every tap of the 2-D kernel read at offset `row * p + column` of the
-  1-D series, with masks where a tap leaves its row or the grid. Shapes stay static and only
-  values depend on p, so XLA (TPU) compiles it.
+  1-D series, with masks where a tap leaves its row or the grid, and the periods found with a
+  DFT as matrix products instead of an FFT. Shapes stay static and only values depend on p, so
+  XLA (TPU) compiles it and TFLite runs it with builtin ops.
 
 Two paddings (`padding`): 'last_rows', as TSLib's first public version (February 2023, the code
 behind the published figures), repeats the last rows of the series; 'zeros', as TSLib since
 2023, pads with zeros.
 """
 
+import numpy as np
 import tensorflow as tf
 
 from tf_tsembed.data_embedding import DataEmbedding
@@ -105,15 +107,30 @@ class InceptionBlock(keras.layers.Layer):
         return config
 
 
-def top_periods(x, k):
+def amplitude_spectrum(x, fft=True):
+    """`|rfft|` of `x (B, T, d)` along time, `(B, d, T // 2 + 1)`: by FFT, or with `fft=False`
+    as two matrix products with the DFT's cosines and sines (the same to float rounding; no
+    FFT op, so TFLite's builtins run it at any length, where its RFFT2D takes powers of 2)."""
+    series = tf.transpose(x, (0, 2, 1))
+    if fft:
+        return tf.abs(tf.signal.rfft(series))
+    length = x.shape[1]
+    angle = 2 * np.pi * np.outer(np.arange(length), np.arange(length // 2 + 1)) / length
+    real = tf.matmul(series, tf.constant(np.cos(angle), x.dtype))
+    imaginary = tf.matmul(series, tf.constant(np.sin(angle), x.dtype))
+    return tf.sqrt(tf.square(real) + tf.square(imaginary))
+
+
+def top_periods(x, k, fft=True):
     """The batch's k strongest periods of `x (B, T, d)` and each window's amplitude at them.
 
     Returns `periods (k,)` int32, `T // frequency` for the k frequencies of largest amplitude
     averaged over the batch and the channels (the zero frequency left out), and
-    `amplitudes (B, k)`, each window's amplitude there averaged over the channels.
+    `amplitudes (B, k)`, each window's amplitude there averaged over the channels. `fft`: see
+    `amplitude_spectrum`.
     """
     length = x.shape[1]
-    spectrum = tf.abs(tf.signal.rfft(tf.transpose(x, (0, 2, 1))))  # (B, d, T // 2 + 1)
+    spectrum = amplitude_spectrum(x, fft)  # (B, d, T // 2 + 1)
     # The reference zeroes the zero frequency before its top-k; leaving it out is the same.
     _, index = tf.math.top_k(tf.reduce_mean(spectrum, axis=(0, 1))[1:], k)
     frequencies = index + 1
@@ -212,7 +229,7 @@ class TimesBlock(keras.layers.Layer):
         return _tapped_conv2d(hidden, period, valid, *self.inception_out.combined())
 
     def call(self, x):
-        periods, amplitudes = top_periods(x, self.top_k)
+        periods, amplitudes = top_periods(x, self.top_k, fft=not self.static_shapes)
         folded = [self._folded_convolution(x, periods[i]) for i in range(self.top_k)]
         weights = tf.nn.softmax(amplitudes, axis=1)  # (B, k)
         mixed = tf.einsum("kbtd,bk->btd", tf.stack(folded), weights)
@@ -253,10 +270,19 @@ def _tapped_conv2d(series, period, valid, kernel, bias):
     column = t % period
     outputs = 0.0
     for index, offset in enumerate(range(-half, half + 1)):
-        # A roll wraps, but a wrapped read always leaves its row, so the mask drops it.
         same_row = tf.cast((column + offset >= 0) & (column + offset < period), series.dtype)
-        outputs += tf.roll(by_column[:, :, index], -offset, axis=1) * same_row[None, :, None]
+        outputs += _shifted(by_column[:, :, index], offset) * same_row[None, :, None]
     return outputs + bias
+
+
+def _shifted(x, offset):
+    """`x (B, S, ...)` read `offset` steps ahead along axis 1: `x[:, t + offset]`, zeros past
+    either end (where `_tapped_conv2d` masks every read). Slices, not a roll: TFLite builtins."""
+    if offset > 0:
+        return tf.concat([x[:, offset:], tf.zeros_like(x[:, :offset])], axis=1)
+    if offset < 0:
+        return tf.concat([tf.zeros_like(x[:, offset:]), x[:, :offset]], axis=1)
+    return x
 
 
 @keras.utils.register_keras_serializable(package="tf_tsembed")

@@ -46,3 +46,25 @@ def sinusoid(num_positions, d_model):
     pe[:, 0::2] = np.sin(position * div_term)
     pe[:, 1::2] = np.cos(position * div_term)[:, : d_model // 2]
     return pe
+
+
+def prob_attention(q, k, v, sample, n_top, causal):
+    """TSLib's ProbAttention on `(B, L, H, E)` arrays, float64, heads-first `(B, H, L_Q, D)`:
+    the `n_top` queries of largest sparsity measure on the keys `sample` (per query) attend in
+    full (causally: keys up to the query), the others take the mean of the values (causally:
+    their cumulative sum)."""
+    q, k, v = (np.transpose(a, (0, 2, 1, 3)).astype(np.float64) for a in (q, k, v))
+    batch, heads, L_Q, depth = q.shape
+    L_K = k.shape[2]
+    context = np.cumsum(v, axis=2) if causal else np.repeat(v.mean(2, keepdims=True), L_Q, 2)
+    for b in range(batch):
+        for h in range(heads):
+            measured = np.einsum("qe,qse->qs", q[b, h], k[b, h][sample])
+            sparsity = measured.max(-1) - measured.sum(-1) / L_K
+            for i in np.argsort(-sparsity)[:n_top]:
+                scores = k[b, h] @ q[b, h, i] / math.sqrt(depth)
+                if causal:
+                    scores[i + 1 :] = -np.inf
+                weights = np.exp(scores - scores.max())
+                context[b, h, i] = weights / weights.sum() @ v[b, h]
+    return context

@@ -10,9 +10,9 @@ import sys
 
 import numpy as np
 import pytest
+import reference
 import tensorflow as tf
 
-from tests import reference
 from tf_tsembed import tslib
 from tf_tsembed.models import MODELS, ForecastConfig, Informer
 from tf_tsembed.models.encoder import ConvLayer, DecoderLayer, EncoderLayer, ProbAttention
@@ -22,25 +22,6 @@ SMALL = dict(
     seq_len=48, label_len=24, pred_len=12, enc_in=3, dec_in=3, c_out=3, d_model=16, n_heads=2,
     d_ff=20, e_layers=2, d_layers=1, dropout=0.1,
 )  # fmt: skip
-
-
-def _numpy_prob_attention(q, k, v, sample, n_top, causal):
-    """TSLib's ProbAttention on `(B, L, H, E)` arrays, float64, heads-first `(B, H, L_Q, D)`."""
-    q, k, v = (np.transpose(a, (0, 2, 1, 3)).astype(np.float64) for a in (q, k, v))
-    batch, heads, L_Q, depth = q.shape
-    L_K = k.shape[2]
-    context = np.cumsum(v, axis=2) if causal else np.repeat(v.mean(2, keepdims=True), L_Q, 2)
-    for b in range(batch):
-        for h in range(heads):
-            measured = np.einsum("qe,qse->qs", q[b, h], k[b, h][sample])
-            sparsity = measured.max(-1) - measured.sum(-1) / L_K
-            for i in np.argsort(-sparsity)[:n_top]:
-                scores = k[b, h] @ q[b, h, i] / math.sqrt(depth)
-                if causal:
-                    scores[i + 1 :] = -np.inf
-                weights = np.exp(scores - scores.max())
-                context[b, h, i] = weights / weights.sum() @ v[b, h]
-    return context
 
 
 def _projections(layer):
@@ -71,7 +52,7 @@ def test_prob_attention_given_a_sample_is_tslibs_steps(causal):
     assert np.array_equal(layer.last_sample.numpy(), sample)
     p = _projections(layer)
     q, k, v = _heads(x, p["query"], 3), _heads(context, p["key"], 3), _heads(context, p["value"], 3)
-    heads = _numpy_prob_attention(q, k, v, sample, n_top, causal)  # (B, H, L_Q, D)
+    heads = reference.prob_attention(q, k, v, sample, n_top, causal)  # (B, H, L_Q, D)
     expected = heads.reshape(2, L_Q, 12) @ p["out"][0] + p["out"][1]  # read as (B, L, H * D)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import reference
 
 torch = pytest.importorskip("torch")
 
@@ -152,25 +153,6 @@ def test_informer_distils_the_encoder_to_floor_of_half_plus_one():
 # --- ProbAttention ----------------------------------------------------------------------------
 
 
-def _numpy_prob_attention(q, k, v, sample, n_top, masked):
-    """TSLib's ProbAttention on `(B, L, H, E)` arrays, float64, heads-first context."""
-    q, k, v = (np.transpose(a, (0, 2, 1, 3)).astype(np.float64) for a in (q, k, v))
-    batch, heads, L_Q, depth = q.shape
-    L_K = k.shape[2]
-    context = np.cumsum(v, axis=2) if masked else np.repeat(v.mean(2, keepdims=True), L_Q, 2)
-    for b in range(batch):
-        for h in range(heads):
-            measured = np.einsum("qe,qse->qs", q[b, h], k[b, h][sample])
-            sparsity = measured.max(-1) - measured.sum(-1) / L_K
-            for i in np.argsort(-sparsity)[:n_top]:
-                scores = k[b, h] @ q[b, h, i] / math.sqrt(depth)
-                if masked:
-                    scores[i + 1 :] = -np.inf
-                weights = np.exp(scores - scores.max())
-                context[b, h, i] = weights / weights.sum() @ v[b, h]
-    return context
-
-
 def _qkv(batch=2, length=10, source=10, heads=3, depth=4, seed=1):
     generator = torch.Generator().manual_seed(seed)
     shapes = [(batch, length, heads, depth)] + [(batch, source, heads, depth)] * 2
@@ -185,7 +167,7 @@ def test_prob_attention_given_a_sample_is_tslibs_sparse_attention(masked):
     out = attention(q, k, v)
     assert attention.last_sample is sample
     # factor 1: ceil(ln 10) = 3 keys sampled per query, the 3 most "active" queries attended.
-    expected = _numpy_prob_attention(q.numpy(), k.numpy(), v.numpy(), sample.numpy(), 3, masked)
+    expected = reference.prob_attention(q.numpy(), k.numpy(), v.numpy(), sample.numpy(), 3, masked)
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 

@@ -14,7 +14,7 @@ renamed into place.
 import numpy as np
 from absl import flags
 
-from examples import cli, data, outputs
+from examples import cli, outputs
 
 FLAGS = flags.FLAGS
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -72,14 +72,14 @@ def write_forecast(path, timestamps, forecast, names_out, overwrite):
 
 def main(argv):
     del argv
-    from tf_tsembed import serving
+    from tf_tsembed import serving, tslib_data
 
     outputs.check(files={"out": FLAGS.out}, inputs={"csv": FLAGS.csv}, overwrite=FLAGS.overwrite)
     try:
         metadata = serving.read_metadata(FLAGS.model_dir)
     except FileNotFoundError as error:
         raise ValueError(f"--model_dir: {error}") from None
-    dates, names, values = data.read_csv(FLAGS.csv)
+    dates, names, values = tslib_data.read_csv(FLAGS.csv)
     window_values, timestamps = window(FLAGS.csv, dates, names, values, metadata)
     import tensorflow as tf
 

@@ -756,13 +756,13 @@ def position_nan(at):
 
 @case("csv-mixed-utc-offsets")
 def csv_mixed_utc_offsets(at):
-    from examples import data
+    from tf_tsembed import tslib_data
 
     with tempfile.TemporaryDirectory() as directory:
         path = pathlib.Path(directory) / "series.csv"
         path.write_text("date,OT\n2020-01-01 00:00+01:00,1\n2020-01-01 01:00,2\n")
         at("call")
-        data.read_csv(str(path))
+        tslib_data.read_csv(str(path))
 
 
 @case("freq-multiple-contradicts-dates")

@@ -2,13 +2,13 @@
 
     python -m examples.predict --model_dir served/ --csv ETTh1.csv --out forecast.csv
 
-Reads the file with the examples' reader, takes its last `seq_len` rows (the columns the model
-reads, by name), calls the SavedModel's `serving_default` and writes the next `pred_len` rows as
-`date,<output names>` in the file's units, dates continuing the file's step. Refused (one
-`error:` line, exit 2): a file missing one of the model's columns, one shorter than seq_len, a
-window whose step varies (the SavedModel would continue its last step), an existing --out
-without --overwrite, --out equal to --csv. The output is written to a temporary sibling and
-renamed into place.
+Reads the file with `tf_tsembed.tslib_data.read_csv`, takes its last `seq_len` rows (the columns
+the model reads, by name), calls the SavedModel's `serving_default` and writes the next
+`pred_len` rows as `date,<output names>` in the file's units, dates continuing the file's step.
+Refused (one `error:` line, exit 2): a file missing one of the model's columns, one shorter than
+seq_len, a window whose step varies (the SavedModel would continue its last step), an existing
+--out without --overwrite, --out equal to --csv. The output is written to a temporary sibling
+and renamed into place.
 """
 
 import numpy as np

@@ -910,6 +910,33 @@ def tslib_unknown_flag(at):
     tslib.parse_run_flags("--model TimesNet --bogus 1")
 
 
+@case("tslib-data-not-forecasting")
+def tslib_data_not_forecasting(at):
+    from tf_tsembed import tslib_data
+
+    at("call")
+    tslib_data.train_scaler(".", "ETTh1.csv", data="m4")
+
+
+@case("tslib-enc-in-against-data")
+def tslib_enc_in_against_data(at):
+    from tf_tsembed.models import ForecastConfig, ITransformer
+
+    config = ForecastConfig(seq_len=8, label_len=4, pred_len=4, enc_in=3, dec_in=3, c_out=3)
+    model = ITransformer(config)
+    dates = np.datetime64("2020-01-01T00", "h") + np.arange(100)
+    rows = "".join(
+        f"{str(date).replace('T', ' ')}:00,{i},{i % 3},{i % 5}\n" for i, date in enumerate(dates)
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        (pathlib.Path(directory) / "series.csv").write_text("date,OT,a,b\n" + rows)
+        extras = dict(
+            root_path=directory, data_path="series.csv", data="custom", features="S", target="OT"
+        )
+        at("call")
+        tslib._export(model, pathlib.Path(directory) / "served", False, extras)
+
+
 # --- tf_tsembed.serving and examples/predict.py (rows serving-*, predict-*) ---------------------
 
 _SERVING = {}

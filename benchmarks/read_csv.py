@@ -54,11 +54,11 @@ def write_file(path, rows, columns, seed=0):
 
 def _reader(name):
     """The reader `name` reads with; each imports only its own modules (a memory process of
-    pandas does not load TensorFlow, which examples.data imports)."""
+    pandas does not load TensorFlow, which the tf_tsembed package imports)."""
     if name == "ours":
-        from examples import data
+        from tf_tsembed import tslib_data
 
-        return data.read_csv
+        return tslib_data.read_csv
     import pandas as pd
 
     def pandas(path):

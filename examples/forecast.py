@@ -116,6 +116,7 @@ def main(argv):
 
     from examples import data, distribute, forecaster, training
     from examples.evaluation import baselines, errors, finite_errors
+    from tf_tsembed import tslib_data
     from tf_tsembed.timefeatures import (
         num_time_features,
         num_time_marks,
@@ -159,10 +160,10 @@ def main(argv):
         )
         season = None
 
-    borders = data.split_borders("custom", len(values), f.seq_len, f.pred_len)
-    series, constant = data.standardize(values, borders[0][1])
+    borders = tslib_data.split_borders("custom", len(values), f.seq_len, f.pred_len)
+    series, constant = tslib_data.standardize(values, borders[0][1])
     if np.any(constant):
-        print(f"note: {data.constant_note(names, constant)}")
+        print(f"note: {tslib_data.constant_note(names, constant)}")
     if f.embed_type == "timeF":
         marks, num_marks = time_features(dates, freq), num_time_features(freq)
     else:

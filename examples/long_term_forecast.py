@@ -219,6 +219,7 @@ def main(argv):
     from examples import data as benchmark_data
     from examples import training
     from examples.evaluation import finite_errors
+    from tf_tsembed import tslib_data
     from tf_tsembed.models import ForecastConfig
 
     started = time.time()
@@ -277,7 +278,7 @@ def main(argv):
         )
     series = data["series"]
     if np.any(data["constant"]):
-        print(f"note: {benchmark_data.constant_note(data['names'], data['constant'])}", flush=True)
+        print(f"note: {tslib_data.constant_note(data['names'], data['constant'])}", flush=True)
     num_series = series.shape[1]
     config = ForecastConfig(
         seq_len=f.seq_len,

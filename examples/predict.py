@@ -2,19 +2,19 @@
 
     python -m examples.predict --model_dir served/ --csv ETTh1.csv --out forecast.csv
 
-Reads the file with the examples' reader, takes its last `seq_len` rows (the columns the model
-reads, by name), calls the SavedModel's `serving_default` and writes the next `pred_len` rows as
-`date,<output names>` in the file's units, dates continuing the file's step. Refused (one
-`error:` line, exit 2): a file missing one of the model's columns, one shorter than seq_len, a
-window whose step varies (the SavedModel would continue its last step), an existing --out
-without --overwrite, --out equal to --csv. The output is written to a temporary sibling and
-renamed into place.
+Reads the file with `tf_tsembed.tslib_data.read_csv`, takes its last `seq_len` rows (the columns
+the model reads, by name), calls the SavedModel's `serving_default` and writes the next
+`pred_len` rows as `date,<output names>` in the file's units, dates continuing the file's step.
+Refused (one `error:` line, exit 2): a file missing one of the model's columns, one shorter than
+seq_len, a window whose step varies (the SavedModel would continue its last step), an existing
+--out without --overwrite, --out equal to --csv. The output is written to a temporary sibling
+and renamed into place.
 """
 
 import numpy as np
 from absl import flags
 
-from examples import cli, data, outputs
+from examples import cli, outputs
 
 FLAGS = flags.FLAGS
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -72,14 +72,14 @@ def write_forecast(path, timestamps, forecast, names_out, overwrite):
 
 def main(argv):
     del argv
-    from tf_tsembed import serving
+    from tf_tsembed import serving, tslib_data
 
     outputs.check(files={"out": FLAGS.out}, inputs={"csv": FLAGS.csv}, overwrite=FLAGS.overwrite)
     try:
         metadata = serving.read_metadata(FLAGS.model_dir)
     except FileNotFoundError as error:
         raise ValueError(f"--model_dir: {error}") from None
-    dates, names, values = data.read_csv(FLAGS.csv)
+    dates, names, values = tslib_data.read_csv(FLAGS.csv)
     window_values, timestamps = window(FLAGS.csv, dates, names, values, metadata)
     import tensorflow as tf
 

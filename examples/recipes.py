@@ -7,7 +7,9 @@ The data loader (protocol) a file gets, model sizes and training settings. No Te
 import dataclasses
 import os
 
-# TSLib's data set classes: Dataset_ETT_hour, Dataset_ETT_minute, Dataset_Custom.
+# TSLib's data set classes: Dataset_ETT_hour, Dataset_ETT_minute, Dataset_Custom. Their home is
+# tf_tsembed.tslib_data.PROTOCOLS (with the splits); restated here for --help, which imports no
+# TensorFlow (the package does); tests/test_data.py checks the two agree.
 PROTOCOLS = ("ETTh", "ETTm", "custom")
 # The defaults of the scripts' run.py (thuml/Time-Series-Library and thuml/iTransformer agree);
 # every script row below overrides some of them.
@@ -196,9 +198,10 @@ PUBLISHED = {
 
 def data_name(path):
     """The data set's name as the scripts' `--data_path` gives it: the file name's stem, less a
-    compression suffix examples.data reads (`weather.csv.gz` is `weather`, as `weather.csv`)."""
+    compression suffix tf_tsembed.tslib_data.read_csv reads (`weather.csv.gz` is `weather`, as
+    `weather.csv`)."""
     name = os.path.basename(path)
-    for suffix in (".gz", ".bz2", ".xz", ".zip"):  # examples.data._COMPRESSED and zip
+    for suffix in (".gz", ".bz2", ".xz", ".zip"):  # tf_tsembed.tslib_data._COMPRESSED and zip
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break

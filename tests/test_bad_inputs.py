@@ -757,13 +757,13 @@ def position_nan(at):
 
 @case("csv-mixed-utc-offsets")
 def csv_mixed_utc_offsets(at):
-    from examples import data
+    from tf_tsembed import tslib_data
 
     with tempfile.TemporaryDirectory() as directory:
         path = pathlib.Path(directory) / "series.csv"
         path.write_text("date,OT\n2020-01-01 00:00+01:00,1\n2020-01-01 01:00,2\n")
         at("call")
-        data.read_csv(str(path))
+        tslib_data.read_csv(str(path))
 
 
 @case("freq-multiple-contradicts-dates")
@@ -909,6 +909,33 @@ def _tslib_state(model):
 def tslib_unknown_flag(at):
     at("call")
     tslib.parse_run_flags("--model TimesNet --bogus 1")
+
+
+@case("tslib-data-not-forecasting")
+def tslib_data_not_forecasting(at):
+    from tf_tsembed import tslib_data
+
+    at("call")
+    tslib_data.train_scaler(".", "ETTh1.csv", data="m4")
+
+
+@case("tslib-enc-in-against-data")
+def tslib_enc_in_against_data(at):
+    from tf_tsembed.models import ForecastConfig, ITransformer
+
+    config = ForecastConfig(seq_len=8, label_len=4, pred_len=4, enc_in=3, dec_in=3, c_out=3)
+    model = ITransformer(config)
+    dates = np.datetime64("2020-01-01T00", "h") + np.arange(100)
+    rows = "".join(
+        f"{str(date).replace('T', ' ')}:00,{i},{i % 3},{i % 5}\n" for i, date in enumerate(dates)
+    )
+    with tempfile.TemporaryDirectory() as directory:
+        (pathlib.Path(directory) / "series.csv").write_text("date,OT,a,b\n" + rows)
+        extras = dict(
+            root_path=directory, data_path="series.csv", data="custom", features="S", target="OT"
+        )
+        at("call")
+        tslib._export(model, pathlib.Path(directory) / "served", False, extras)
 
 
 # --- tf_tsembed.serving and examples/predict.py (rows serving-*, predict-*) ---------------------

@@ -1,5 +1,6 @@
-"""examples.data: the CSV reader against pandas (what TSLib reads files with), its refusals, the
-scaler against scikit-learn's rule, and the frequency inferred from the dates."""
+"""tf_tsembed.tslib_data and examples.data: the CSV reader against pandas (what TSLib reads files
+with), its refusals, the scaler against scikit-learn's rule, TSLib's train-split scaler per
+--data, and the frequency inferred from the dates."""
 
 import bz2
 import gzip
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from examples import data, recipes
+from tf_tsembed import tslib_data
 
 ETT_LIKE = (
     "date,HUFL,HULL,OT\n"
@@ -60,7 +62,7 @@ def _as_pandas_reads_it(path, **kwargs):
 
 
 def _assert_reads_as_pandas(path, **pandas_kwargs):
-    dates, names, values = data.read_csv(path)
+    dates, names, values = tslib_data.read_csv(path)
     expected_dates, expected_names, expected_values = _as_pandas_reads_it(path, **pandas_kwargs)
     np.testing.assert_array_equal(dates, expected_dates)
     assert names == [name.strip() for name in expected_names]
@@ -112,7 +114,8 @@ def test_compressed_files_read_as_pandas_reads_them(tmp_path, compress):
     renamed = os.path.join(str(tmp_path), "rates.csv")
     os.rename(path, renamed)
     np.testing.assert_array_equal(
-        data.read_csv(renamed)[2], _as_pandas_reads_it(path := renamed, compression=compress)[2]
+        tslib_data.read_csv(renamed)[2],
+        _as_pandas_reads_it(path := renamed, compression=compress)[2],
     )
 
 
@@ -121,7 +124,7 @@ def test_other_encodings_read_as_pandas_reads_them_when_told(tmp_path, encoding)
     text = "date,Température,OT\n2020-01-01,1.5,2\n2020-01-02,3,4\n"
     path = _write(tmp_path, text, encoding=encoding)
     _assert_reads_as_pandas(path, encoding=encoding)
-    assert data.read_csv(path)[1] == ["Température", "OT"]
+    assert tslib_data.read_csv(path)[1] == ["Température", "OT"]
 
 
 REFUSED = {
@@ -258,7 +261,7 @@ def test_refusals_name_the_file_the_line_and_the_field(tmp_path, case):
     text, message = REFUSED[case]
     path = _write(tmp_path, text)
     with pytest.raises(ValueError, match=message) as raised:
-        data.read_csv(path)
+        tslib_data.read_csv(path)
     assert str(raised.value).startswith(path)
 
 
@@ -267,17 +270,17 @@ def test_undecodable_and_binary_files_are_refused_clearly(tmp_path):
     with open(zstd, "wb") as file:
         file.write(b"\x28\xb5\x2f\xfd" + b"\x00" * 16)
     with pytest.raises(ValueError, match=r"is zstd-compressed.*decompress it first"):
-        data.read_csv(zstd)
+        tslib_data.read_csv(zstd)
     broken = os.path.join(str(tmp_path), "series.csv.gz")
     with open(broken, "wb") as file:
         file.write(b"\x1f\x8b" + b"not really gzip")
     with pytest.raises(ValueError, match=r"starts like a gzip file but does not decompress"):
-        data.read_csv(broken)
+        tslib_data.read_csv(broken)
     binary = os.path.join(str(tmp_path), "model.csv")
     with open(binary, "wb") as file:
         file.write(b"date,OT\n\x00\x01\x02")
     with pytest.raises(ValueError, match=r"holds NUL bytes: it is not a text CSV file"):
-        data.read_csv(binary)
+        tslib_data.read_csv(binary)
     archive = os.path.join(str(tmp_path), "two.zip")
     with zipfile.ZipFile(archive, "w") as handle:
         handle.writestr("a.csv", ETT_LIKE)
@@ -285,7 +288,7 @@ def test_undecodable_and_binary_files_are_refused_clearly(tmp_path):
     with pytest.raises(
         ValueError, match=r"must hold exactly one CSV file; it holds \['a.csv', 'b.csv'\]"
     ):
-        data.read_csv(archive)
+        tslib_data.read_csv(archive)
 
 
 def _zip(raw):
@@ -319,7 +322,7 @@ def test_corrupt_compressed_files_are_refused_naming_the_file_and_compression(tm
     with pytest.raises(
         ValueError, match=rf"starts like a {compression} file but does not decompress: \S"
     ) as raised:
-        data.read_csv(path)
+        tslib_data.read_csv(path)
     assert str(raised.value).startswith(path)
 
 
@@ -352,14 +355,14 @@ def test_misencoded_files_are_refused_naming_the_line(tmp_path, case):
     raw, message = MISENCODED[case]
     path = _write_bytes(tmp_path, raw)
     with pytest.raises(ValueError, match=message) as raised:
-        data.read_csv(path)
+        tslib_data.read_csv(path)
     assert str(raised.value).startswith(path)
 
 
 def test_latin_1_without_c1_bytes_is_still_read(tmp_path):
     path = _write(tmp_path, "date,T (\u00b0C),OT\n2020-01-01,1.5,2\n", encoding="latin-1")
     _assert_reads_as_pandas(path, encoding="latin-1")
-    assert data.read_csv(path)[1] == ["T (\u00b0C)", "OT"]
+    assert tslib_data.read_csv(path)[1] == ["T (\u00b0C)", "OT"]
 
 
 @pytest.mark.parametrize("compress", ["gzip", "bz2", "xz", "zip"])
@@ -391,7 +394,7 @@ def test_standardize_follows_scikit_learns_rule_for_constant_columns():
         axis=1,
     )
     values[-100:, 1] = 0.5  # it moves after the training rows
-    scaled, constant = data.standardize(values, 8000)
+    scaled, constant = tslib_data.standardize(values, 8000)
     train = values[:8000]
     # scikit-learn's _is_constant_feature, written out: var <= n eps var + (n mean eps)^2.
     eps = np.finfo(np.float64).eps
@@ -401,8 +404,9 @@ def test_standardize_follows_scikit_learns_rule_for_constant_columns():
     np.testing.assert_array_equal(constant, [False, True, True])
     np.testing.assert_allclose(scaled[:, 0], (values[:, 0] - mean[0]) / np.sqrt(var[0]))
     np.testing.assert_allclose(scaled[-1, 1:], [0.4, 0.0], atol=1e-12)  # centred, scale 1
-    assert "columns ['stuck', 'flat'] are constant over the training rows" in data.constant_note(
-        ["x", "stuck", "flat"], constant
+    assert (
+        "columns ['stuck', 'flat'] are constant over the training rows"
+        in tslib_data.constant_note(["x", "stuck", "flat"], constant)
     )
 
 
@@ -433,7 +437,7 @@ def test_bulk_and_row_by_row_readers_agree_with_pandas(tmp_path, case):
 
 def test_bulk_reader_takes_the_benchmark_files_form(tmp_path):
     path = _write(tmp_path, ETT_LIKE)
-    assert data._read_plain(path, data._text(path)) is not None
+    assert tslib_data._read_plain(path, tslib_data._text(path)) is not None
 
 
 # Refusals a bulk check must not let through: each is a plain file but for one field.
@@ -465,7 +469,7 @@ def test_bulk_reader_leaves_every_refusal_to_the_row_by_row_reader(tmp_path, cas
     text, message = BULK_REFUSED[case]
     path = _write(tmp_path, text)
     with pytest.raises(ValueError, match=message) as raised:
-        data.read_csv(path)
+        tslib_data.read_csv(path)
     assert str(raised.value).startswith(path)
 
 
@@ -477,7 +481,7 @@ def test_utc_offsets_are_instants_read_in_utc_across_a_dst_change(tmp_path):
     )
     path = _write(tmp_path, text)
     notes = []
-    dates, _, _ = data.read_csv(path, notes=notes)
+    dates, _, _ = tslib_data.read_csv(path, notes=notes)
     expected = np.datetime64("2023-10-28T23:00", "ns") + np.arange(4) * np.timedelta64(1, "h")
     np.testing.assert_array_equal(dates, expected)
     frame = pd.read_csv(path)
@@ -489,7 +493,7 @@ def test_utc_offsets_are_instants_read_in_utc_across_a_dst_change(tmp_path):
 
 def test_the_utc_note_is_printed_once_without_a_notes_list(tmp_path, capsys):
     path = _write(tmp_path, "date,OT\n2020-01-01T00:00Z,1\n2020-01-01T01:00Z,2\n")
-    data.read_csv(path)
+    tslib_data.read_csv(path)
     out = capsys.readouterr().out
     assert out.count("note: ") == 1 and "dates carry UTC offsets" in out
 
@@ -506,13 +510,13 @@ def test_mixing_dates_with_and_without_offsets_is_refused_by_line(tmp_path, text
     with pytest.raises(
         ValueError, match=rf"line {line}: the `date` field .* UTC offset but line 2"
     ):
-        data.read_csv(path)
+        tslib_data.read_csv(path)
 
 
 def test_an_offset_that_is_no_offset_is_refused(tmp_path):
     path = _write(tmp_path, "date,OT\n2020-01-01 00:00+25:00,1\n")
     with pytest.raises(ValueError, match=r"line 2: .*'2020-01-01 00:00\+25:00' is not a valid"):
-        data.read_csv(path)
+        tslib_data.read_csv(path)
 
 
 @pytest.mark.parametrize("magnitude", [1e154, 1e200, 1e300, 1e-170, 1e-300])
@@ -529,7 +533,7 @@ def test_standardize_does_not_overflow_or_underflow_and_calls_only_flat_columns_
         axis=1,
     )
     with np.errstate(all="raise"):
-        scaled, constant = data.standardize(values, 800)
+        scaled, constant = tslib_data.standardize(values, 800)
     np.testing.assert_array_equal(constant, [False, True, False])
     np.testing.assert_allclose(scaled[:800, 0].mean(), 0.0, atol=1e-12)
     np.testing.assert_allclose(scaled[:800, 0].std(), 1.0, rtol=1e-12)
@@ -544,7 +548,7 @@ def test_standardize_does_not_overflow_or_underflow_and_calls_only_flat_columns_
 def test_standardize_keeps_non_finite_values_as_they_come():
     values = np.array([[1.0, np.inf], [2.0, 1.0], [3.0, 2.0]])
     with np.errstate(invalid="ignore"):
-        scaled, _ = data.standardize(values, 2)
+        scaled, _ = tslib_data.standardize(values, 2)
     assert np.isfinite(scaled[:, 0]).all() and not np.isfinite(scaled[:, 1]).any()
 
 
@@ -597,3 +601,75 @@ def test_check_freq_refuses_another_multiple_naming_both(freq, dates, spacing):
 )
 def test_parse_freq_multiple(freq, expected):
     assert data.parse_freq_multiple(freq) == expected
+
+
+def test_the_examples_protocols_are_the_packages():
+    assert recipes.PROTOCOLS == tslib_data.PROTOCOLS
+    assert set(tslib_data.DATA_PROTOCOLS.values()) == set(tslib_data.PROTOCOLS)
+
+
+def _write_dated(path, names, dates, values):
+    with open(path, "w") as file:
+        file.write(",".join(["date", *names]) + "\n")
+        for date, row in zip(np.datetime_as_string(dates, unit="s"), values):
+            file.write(date.replace("T", " ") + "," + ",".join(repr(float(v)) for v in row) + "\n")
+
+
+def _standard_scaler(train):
+    """StandardScaler's mean_ and scale_ (population std) of `train`."""
+    return train.mean(axis=0), train.std(axis=0)
+
+
+def test_train_scaler_is_tslibs_custom_data_set(tmp_path):
+    # Dataset_Custom: df_raw[['date'] + others + [target]], the scaler fit on the first 70 %.
+    rng = np.random.default_rng(0)
+    dates = np.datetime64("2020-01-01T00", "h") + np.arange(400)
+    values = rng.normal(size=(400, 3)) * [1.0, 10.0, 100.0] + [0.0, 5.0, -50.0]
+    _write_dated(tmp_path / "x.csv", ["OT", "a", "b"], dates, values)
+    names, mean, scale = tslib_data.train_scaler(
+        str(tmp_path), "x.csv", data="custom", features="M", target="OT", seq_len=24, pred_len=8
+    )
+    assert names == ["a", "b", "OT"]
+    ordered = values[:280][:, [1, 2, 0]]
+    np.testing.assert_allclose((mean, scale), _standard_scaler(ordered), rtol=1e-12)
+    names, mean, scale = tslib_data.train_scaler(
+        str(tmp_path) + "/",
+        "x.csv",
+        data="custom",
+        features="S",
+        target="a",
+        seq_len=24,
+        pred_len=8,
+    )
+    assert names == ["a"]
+    np.testing.assert_allclose((mean, scale), _standard_scaler(values[:280, 1:2]), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"The target column 'T' \(--target\) is not in"):
+        tslib_data.train_scaler(str(tmp_path), "x.csv", data="custom", target="T", seq_len=24)
+    with pytest.raises(ValueError, match=r"--data 'm4' has no forecasting CSV data set here"):
+        tslib_data.train_scaler(str(tmp_path), "x.csv", data="m4")
+    with pytest.raises(ValueError, match=r"--features must be one of"):
+        tslib_data.train_scaler(str(tmp_path), "x.csv", data="custom", features="X")
+
+
+@pytest.mark.parametrize("data_name, step, factor", [("ETTh2", "h", 1), ("ETTm1", "m", 4)])
+def test_train_scaler_is_tslibs_ett_data_sets(tmp_path, data_name, step, factor):
+    # Dataset_ETT_hour/minute: the file's column order (the target not moved), 12 months of
+    # 30 days of training rows; S keeps the target.
+    rows = 20 * 30 * 24 * factor
+    rng = np.random.default_rng(1)
+    unit = np.timedelta64(1, "h") if step == "h" else np.timedelta64(15, "m")
+    dates = np.datetime64("2016-07-01T00:00") + unit * np.arange(rows)
+    values = rng.normal(size=(rows, 3)) * [2.0, 1.0, 3.0]
+    _write_dated(tmp_path / "ett.csv", ["OT", "HUFL", "LULL"], dates, values)
+    train = 12 * 30 * 24 * factor
+    names, mean, scale = tslib_data.train_scaler(str(tmp_path), "ett.csv", data=data_name)
+    assert names == ["OT", "HUFL", "LULL"]
+    np.testing.assert_allclose((mean, scale), _standard_scaler(values[:train]), rtol=1e-12)
+    names, mean, scale = tslib_data.train_scaler(
+        str(tmp_path), "ett.csv", data=data_name, features="S", target="LULL"
+    )
+    assert names == ["LULL"]
+    np.testing.assert_allclose((mean, scale), _standard_scaler(values[:train, 2:]), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"needs \d+ rows \(20 months\).*--data custom"):
+        _write_dated(tmp_path / "short.csv", ["OT", "a"], dates[:-1], values[:-1, :2])
+        tslib_data.train_scaler(str(tmp_path), "short.csv", data=data_name)

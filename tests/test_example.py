@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from examples import data, evaluation, outputs
+from tf_tsembed import tslib_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small enough for a test (~20 s on 2 busy cores); the README's default run is larger and the
@@ -108,7 +109,7 @@ def test_read_csv_and_infer_season(tmp_path):
     dates = np.datetime64("2016-07-01T00:00", "m") + 15 * np.arange(10)
     path = os.path.join(str(tmp_path), "small.csv")
     _write_csv(path, dates, {"HUFL": np.arange(10.0), "OT": np.arange(10.0) / 2})
-    read_dates, names, values = data.read_csv(path)
+    read_dates, names, values = tslib_data.read_csv(path)
     assert names == ["HUFL", "OT"]
     np.testing.assert_array_equal(read_dates, dates)
     np.testing.assert_allclose(values, np.stack([np.arange(10.0), np.arange(10.0) / 2], axis=1))

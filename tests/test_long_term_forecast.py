@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from examples import data as benchmark_data
 from examples import recipes, training
+from tf_tsembed import tslib_data
 from tf_tsembed.models import ForecastConfig, ITransformer, PatchTST, Transformer, encoder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,7 +111,7 @@ def _tslib_borders(protocol, rows, seq_len):
 )
 def test_split_borders_and_window_counts_follow_tslib(protocol, rows, seq_len, pred_len):
     border1s, border2s = _tslib_borders(protocol, rows, seq_len)
-    borders = benchmark_data.split_borders(protocol, rows, seq_len, pred_len)
+    borders = tslib_data.split_borders(protocol, rows, seq_len, pred_len)
     assert borders == list(zip(border1s, border2s))
     counts = [len(benchmark_data.window_starts(b, seq_len, pred_len)) for b in borders]
     # TSLib's __len__: len(data_x) - seq_len - pred_len + 1.
@@ -118,7 +119,7 @@ def test_split_borders_and_window_counts_follow_tslib(protocol, rows, seq_len, p
 
 
 def test_etth1_96_96_has_the_published_window_counts():
-    borders = benchmark_data.split_borders("ETTh", ETT_HOUR_ROWS, 96, 96)
+    borders = tslib_data.split_borders("ETTh", ETT_HOUR_ROWS, 96, 96)
     assert [len(benchmark_data.window_starts(b, 96, 96)) for b in borders] == [8449, 2785, 2785]
 
 
@@ -129,13 +130,13 @@ def test_protocol_follows_the_file_name_and_short_files_are_refused():
     with pytest.raises(
         ValueError, match=r"ETTh protocol needs 14400 rows.*has 5000.*--protocol=custom"
     ):
-        benchmark_data.split_borders("ETTh", 5000, 96, 96)
+        tslib_data.split_borders("ETTh", 5000, 96, 96)
     with pytest.raises(
         ValueError, match=r"validation split has 196 rows.*seq_len \+ pred_len = 197"
     ):
-        benchmark_data.split_borders("custom", 1000, 96, 101)
+        tslib_data.split_borders("custom", 1000, 96, 101)
     with pytest.raises(ValueError, match="protocol must be one of"):
-        benchmark_data.split_borders("ETT", 20000, 96, 96)
+        tslib_data.split_borders("ETT", 20000, 96, 96)
 
 
 def test_load_benchmark_scales_on_train_rows_and_keeps_every_test_window(tmp_path):

@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from examples import data
-from tf_tsembed import serving
+from tf_tsembed import serving, tslib_data
 from tf_tsembed.models import ForecastConfig, ITransformer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -62,7 +61,7 @@ def _predict(*args):
 
 
 def _expected(export_dir, csv_path):
-    dates, names, values = data.read_csv(csv_path)
+    dates, names, values = tslib_data.read_csv(csv_path)
     columns = [names.index(name) for name in NAMES]
     window = values[-SEQ_LEN:, columns].astype(np.float32)[None]
     stamps = np.asarray(dates[-SEQ_LEN:], "datetime64[s]").astype(np.int64)[None]

@@ -10,13 +10,16 @@ statistic set at random, is saved with torch.save as TSLib's run.py saves it, co
 import json
 import os
 import pathlib
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from tf_tsembed import tslib
+from tf_tsembed import tslib, tslib_data
 from tf_tsembed.models import MODELS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -279,6 +282,21 @@ def _cli(*args):
     )  # fmt: skip
 
 
+def _custom_csv(directory, rows=600, seed=3):
+    """A Dataset_Custom file: hourly `date`, the target `OT` first (TSLib moves it last), then
+    `a`, `b` on scales far from 1; returns `(path, dates, values in the file's order)`."""
+    rng = np.random.default_rng(seed)
+    dates = np.datetime64("2021-03-01T00", "h") + np.arange(rows)
+    values = rng.normal(size=(rows, 3)) * [5.0, 0.5, 40.0] + [20.0, -3.0, 100.0]
+    path = pathlib.Path(directory) / "series.csv"
+    with open(path, "w") as file:
+        file.write("date,OT,a,b\n")
+        for date, row in zip(dates, values):
+            text = str(date).replace("T", " ") + ":00:00"
+            file.write(text + "," + ",".join(repr(float(v)) for v in row) + "\n")
+    return path, dates, values
+
+
 @pytest.mark.slow
 def test_cli_help_conversion_and_refusal(tmp_path):
     torch = _torch()
@@ -287,7 +305,9 @@ def test_cli_help_conversion_and_refusal(tmp_path):
     _, _, state = _reference("iTransformer", FLAGS)
     path = tmp_path / "checkpoint.pth"
     torch.save(state, path)
-    flags = [f"--{k}={v}" for k, v in FLAGS.items()]
+    csv_path, _, _ = _custom_csv(tmp_path)
+    data = ["--data", "custom", "--root_path", str(tmp_path), "--data_path", csv_path.name]
+    flags = [f"--{k}={v}" for k, v in FLAGS.items()] + data
     export = tmp_path / "exported"
     result = _cli(
         "--model", "iTransformer", *flags, "--checkpoint", str(path), "--export_dir", str(export)
@@ -305,6 +325,176 @@ def test_cli_help_conversion_and_refusal(tmp_path):
     result = _cli("--model", "iTransformer", *flags, "--d_model", "8", "--checkpoint", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "the flags give --d_model 8" in result.stderr.strip().splitlines()[-1]
+    # --features S gives one column: the checkpoint's --enc_in 3 is refused naming both.
+    result = _cli(
+        "--model", "iTransformer", *flags, "--features", "S", "--checkpoint", str(path),
+        "--export_dir", str(tmp_path / "single"),
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--enc_in 3 but --data custom --features S gives 1 columns" in result.stderr
+    assert not (tmp_path / "single").exists()
+
+
+def _served_against_keras(name, flags, checkpoint, export_dir, csv_path, dates, values, order):
+    """The SavedModel's serving_default on the file's last seq_len rows (raw values, int64
+    timestamps) against the Keras model on the same rows scaled with the training rows'
+    StandardScaler (`values[:train]` reordered by `order`), TSLib's time features and dec_inp,
+    unscaled: max |difference| <= 1e-5 * max |forecast|."""
+    import tensorflow as tf
+
+    from tf_tsembed.timefeatures import time_features
+
+    seq_len, label_len, pred_len = flags["seq_len"], flags["label_len"], flags["pred_len"]
+    train = flags.pop("train_rows")
+    values = values if order is None else values[:, order]
+    mean, scale = values[:train].mean(axis=0), values[:train].std(axis=0)
+    window = values[-seq_len:]
+    stamps = dates[-seq_len:].astype("datetime64[s]")
+    signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    served = signature(
+        values=tf.constant(window[None], tf.float32),
+        timestamps=tf.constant(stamps.astype(np.int64)[None]),
+    )
+    future = stamps[-1] + (stamps[-1] - stamps[-2]) * np.arange(1, pred_len + 1)
+    np.testing.assert_array_equal(served["timestamps"].numpy()[0], future.astype(np.int64))
+    model = tslib.load_checkpoint(checkpoint, model=name, **flags)
+    scaled = ((window - mean) / scale).astype("float32")
+    x_dec = np.concatenate([scaled[-label_len:], np.zeros((pred_len, scaled.shape[1]))])
+    decoder_dates = np.concatenate([stamps[-label_len:], future])
+    inputs = [scaled, time_features(stamps, "h"), x_dec, time_features(decoder_dates, "h")]
+    expected = model([np.asarray(x[None], "float32") for x in inputs]).numpy()[0]
+    expected = expected * scale + mean
+    forecast = served["forecast"].numpy()[0]
+    assert forecast.shape == expected.shape == (pred_len, values.shape[1])
+    difference = np.abs(forecast - expected).max()
+    print(f"{name}: served vs Keras max |difference| {difference:.3g}")
+    assert difference <= 1e-5 * np.abs(expected).max(), difference
+
+
+@pytest.mark.slow
+def test_cli_export_serves_raw_values_with_the_training_rows_scaler(tmp_path):
+    """Dataset_Custom: columns [a, b, OT], the scaler fit on the first 70 % of the rows."""
+    torch = _torch()
+    _, _, state = _reference("iTransformer", FLAGS)
+    checkpoint = tmp_path / "checkpoint.pth"
+    torch.save(state, checkpoint)
+    csv_path, dates, values = _custom_csv(tmp_path)
+    export = tmp_path / "served"
+    flags = [f"--{k}={v}" for k, v in FLAGS.items()]
+    result = _cli(
+        "--model", "iTransformer", *flags, "--data", "custom", "--root_path", f"{tmp_path}/",
+        "--data_path", csv_path.name, "--checkpoint", str(checkpoint), "--export_dir", str(export),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    metadata = json.loads((export / "assets" / "forecaster.json").read_text())
+    assert metadata["names_in"] == ["a", "b", "OT"]
+    flags = dict(FLAGS, train_rows=int(len(values) * 0.7))
+    _served_against_keras(
+        "iTransformer", flags, checkpoint, export, csv_path, dates, values, [1, 2, 0]
+    )
+
+
+@pytest.mark.slow
+def test_cli_export_of_etth1_serves_with_dataset_ett_hours_scaler(tmp_path):
+    if not ETTH1.exists():
+        pytest.skip(f"{ETTH1} is not there")
+    torch = _torch()
+
+    flags = dict(FLAGS, enc_in=7, dec_in=7, c_out=7, seq_len=96, label_len=48, pred_len=24)
+    _, _, state = _reference("iTransformer", flags)
+    checkpoint = tmp_path / "checkpoint.pth"
+    torch.save(state, checkpoint)
+    export = tmp_path / "served"
+    result = _cli(
+        "--model", "iTransformer", *[f"--{k}={v}" for k, v in flags.items()], "--data", "ETTh1",
+        "--root_path", str(ETTH1.parent), "--data_path", ETTH1.name,
+        "--checkpoint", str(checkpoint), "--export_dir", str(export),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    dates, names, values = tslib_data.read_csv(str(ETTH1))
+    metadata = json.loads((export / "assets" / "forecaster.json").read_text())
+    assert metadata["names_in"] == names  # Dataset_ETT_hour keeps the file's order
+    flags["train_rows"] = 12 * 30 * 24
+    _served_against_keras("iTransformer", flags, checkpoint, export, ETTH1, dates, values, None)
+
+
+def _readme_section(title):
+    text = (ROOT / "README.md").read_text()
+    return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.slow
+def test_readme_from_tslib_to_tf_serving_runs_as_written(tmp_path):
+    """Every line of the section's bash blocks, run verbatim with `bash -c` in a directory laid
+    out as TSLib's: `checkpoint.pth` (a TimesNet of the line's flags, weights at random) and
+    `dataset/ETT-small/ETTh1.csv` (the shared ETTh1, else a synthetic file of its layout)."""
+    torch = _torch()
+    section = _readme_section("From TSLib to TF Serving")
+    commands = [
+        line.strip()
+        for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+        for line in block.splitlines()
+        if line.strip()
+    ]
+    assert [command.split()[:3] for command in commands] == [
+        ["python", "-m", "tf_tsembed.tslib"],
+        ["saved_model_cli", "show", "--dir"],
+        ["python", "-m", "examples.predict"],
+    ]
+    name, config, extras = tslib.parse_run_flags(
+        commands[0].split("-m tf_tsembed.tslib ")[1].split(" --checkpoint")[0]
+    )
+    data_dir = tmp_path / "dataset" / "ETT-small"
+    data_dir.mkdir(parents=True)
+    if ETTH1.exists():
+        shutil.copy(ETTH1, data_dir / "ETTh1.csv")
+    else:
+        rows = 20 * 30 * 24
+        rng = np.random.default_rng(0)
+        dates = np.datetime64("2016-07-01T00", "h") + np.arange(rows)
+        values = np.cumsum(rng.normal(size=(rows, 7)), axis=0) + 10
+        with open(data_dir / "ETTh1.csv", "w") as file:
+            file.write("date,HUFL,HULL,MUFL,MULL,LUFL,LULL,OT\n")
+            for date, row in zip(dates, values):
+                file.write(
+                    f"{str(date).replace('T', ' ')}:00:00,"
+                    + ",".join(f"{v:.3f}" for v in row)
+                    + "\n"
+                )
+    flags = {
+        key: getattr(config, key)
+        for key in (
+            "seq_len",
+            "pred_len",
+            "enc_in",
+            "d_model",
+            "d_ff",
+            "e_layers",
+            "top_k",
+            "num_kernels",
+        )
+    }
+    flags.update(label_len=config.label_len, dec_in=config.dec_in, c_out=config.c_out)
+    _, _, state = _reference(name, flags)
+    torch.save(state, tmp_path / "checkpoint.pth")
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "python").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+    (shim / "python").chmod(0o755)
+    path = os.pathsep.join([str(shim), os.path.dirname(sys.executable), os.environ["PATH"]])
+    env = dict(os.environ, PATH=path, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    for command in commands:
+        result = subprocess.run(
+            ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, (command, result.stderr[-3000:])
+    dates, names, _ = tslib_data.read_csv(str(data_dir / "ETTh1.csv"))
+    forecast_dates, forecast_names, forecast = tslib_data.read_csv(str(tmp_path / "forecast.csv"))
+    assert forecast_names == names and forecast.shape == (config.pred_len, 7)
+    hour = np.timedelta64(1, "h")
+    np.testing.assert_array_equal(forecast_dates, dates[-1] + hour * np.arange(1, 97))
+    assert np.isfinite(forecast).all()
 
 
 # --- a TimesNet trained in PyTorch (benchmarks/torch_timesnet_train.py), converted ------------

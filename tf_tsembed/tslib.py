@@ -10,7 +10,12 @@ forward in eval mode. `checkpoint_shapes` lists the parameters a checkpoint must
 Command line (`--help` for the flags):
 
     python -m tf_tsembed.tslib --model TimesNet --seq_len 96 ... --checkpoint checkpoint.pth \\
-        --export_dir exported/
+        --export_dir served/
+
+With `--export_dir`, the run's data file (`--root_path`, `--data_path`, `--data`, `--features`,
+`--target`) gives the columns and the training rows' scaler, as TSLib's data provider fits it
+(`tf_tsembed.tslib_data.train_scaler`), and `tf_tsembed.serving.export_forecaster` writes a
+SavedModel that forecasts from raw values and timestamps.
 
 Reading a `.pth` needs torch (`pip install tf_tsembed[torch]`), loaded with `weights_only=True`
 so that a checkpoint cannot run code; a mapping of NumPy arrays needs no torch:
@@ -42,7 +47,6 @@ import os
 import pathlib
 import re
 import shlex
-import shutil
 import sys
 
 import numpy as np
@@ -51,6 +55,7 @@ from tf_tsembed._sinusoid import sinusoid
 from tf_tsembed.models import MODELS, ForecastConfig
 from tf_tsembed.models.patchtst import num_patches
 from tf_tsembed.pytorch_weights import _CONV1D, _LINEAR, _converted, _shape_text
+from tf_tsembed.tslib_data import train_scaler
 
 # --- run.py's flags ---------------------------------------------------------------------------
 
@@ -758,24 +763,38 @@ def load_checkpoint(checkpoint, *, options=None, **flags):
 
 
 def _export(model, export_dir, overwrite, extras):
-    """Writes the model to `export_dir` atomically: a temporary sibling, then a rename."""
-    target = pathlib.Path(export_dir)
-    # TODO(merge): serve raw values through tf_tsembed.serving (export_forecaster, with the
-    # train-split scaler read from extras' root_path/data_path); until then the plain model.
-    temporary = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    model.export(str(temporary), verbose=False)
-    if target.exists():
-        if not overwrite:
-            shutil.rmtree(temporary)
-            raise ValueError(f"--export_dir {str(target)!r} exists: pass --overwrite to replace it")
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
-        temporary.rename(target)
-        shutil.rmtree(old)
-    else:
-        temporary.rename(target)
-    return target
+    """Writes the served forecaster (`tf_tsembed.serving.export_forecaster`: raw values and
+    timestamps in) with the scaler TSLib's data provider fits on the run's training rows
+    (`tslib_data.train_scaler` of `--root_path`, `--data_path`, `--data`, `--features`,
+    `--target`). Refused: a file whose columns (as the data set gives them) are not `--enc_in`."""
+    from tf_tsembed import serving
+
+    config = model.forecast_config
+    names, mean, scale = train_scaler(
+        extras["root_path"],
+        extras["data_path"],
+        data=extras["data"],
+        features=extras["features"],
+        target=extras["target"],
+        seq_len=config.seq_len,
+        pred_len=config.pred_len,
+    )
+    if len(names) != config.enc_in:
+        path = os.path.join(extras["root_path"], extras["data_path"])
+        raise ValueError(
+            f"--enc_in {config.enc_in} but --data {extras['data']} --features "
+            f"{extras['features']} gives {len(names)} columns of {path}: {names}"
+        )
+    serving.export_forecaster(
+        model,
+        export_dir,
+        mean=mean,
+        scale=scale,
+        names=names,
+        features=extras["features"],
+        overwrite=overwrite,
+    )
+    return pathlib.Path(export_dir)
 
 
 def main(argv=None):
@@ -788,7 +807,11 @@ def main(argv=None):
         "the run.py flags it was trained with (run.py's defaults for the others).",
     )
     parser.add_argument("--checkpoint", required=True, help="TSLib's checkpoint.pth")
-    parser.add_argument("--export_dir", help="writes the model here as a SavedModel")
+    parser.add_argument(
+        "--export_dir",
+        help="writes the served forecaster here (a SavedModel on raw values and timestamps, "
+        "with the scaler fit on the training rows of --root_path/--data_path)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace --export_dir")
     group = parser.add_argument_group("run.py flags")
     _add_run_flags(group)

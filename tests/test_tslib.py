@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tf_tsembed import tslib, tslib_data
 from tf_tsembed.models import MODELS
@@ -507,12 +508,14 @@ def test_a_trained_pytorch_timesnet_gives_its_test_errors_through_our_model(tmp_
     _torch()
     from examples import data, recipes
     from examples.evaluation import errors
+    from tf_tsembed import serving, tslib_data
 
+    windows = 200
     checkpoint, results = tmp_path / "checkpoint.pth", tmp_path / "torch.json"
     command = [sys.executable, "-m", "benchmarks.torch_timesnet_train", f"--csv={ETTH1}"]
-    # A short training and the first 200 test windows: the full run's figures are in
+    # A short training and the first test windows: the full run's figures are in
     # docs/reproducing.md; the equality is of the same forward, window by window.
-    command += ["--seed=2022", "--epochs=1", "--steps_per_epoch=4", "--test_windows=200"]
+    command += ["--seed=2022", "--epochs=1", "--steps_per_epoch=4", f"--test_windows={windows}"]
     command += [f"--checkpoint={checkpoint}", f"--json={results}"]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -525,18 +528,32 @@ def test_a_trained_pytorch_timesnet_gives_its_test_errors_through_our_model(tmp_
         **{key: size[key] for key in ("d_model", "d_ff", "e_layers", "top_k")},
     )
     loaded = data.load_benchmark(str(ETTH1), None, "M", "OT", None, 96, 96)
+    starts = loaded["starts"][2][:windows]
+    # One window a batch: TimesNet's periods are the batch's, and TSLib tests one at a time.
     test = data.make_dataset(
-        loaded["series"],
-        loaded["series"],
-        loaded["starts"][2][:200],
-        96,
-        96,
-        1,
-        marks=loaded["marks"],
-        label_len=48,
-    )  # fmt: skip  (one window a batch: TimesNet's periods are the batch's, as TSLib tests)
+        loaded["series"], loaded["series"], starts, 96, 96, 1, marks=loaded["marks"], label_len=48
+    )
     truth = np.concatenate([future.numpy() for _, future in test])
     mse, mae = errors(model.predict(test, verbose=0), truth)
     print(f"PyTorch {expected['mse']:.8f} / {expected['mae']:.8f}, ours {mse:.8f} / {mae:.8f}")
     assert mse == pytest.approx(expected["mse"], rel=1e-6)
     assert mae == pytest.approx(expected["mae"], rel=1e-6)
+
+    # The same through the served SavedModel, from the file's raw rows and their timestamps.
+    names, mean, scale = tslib_data.train_scaler(str(ETTH1.parent), ETTH1.name, "ETTh1")
+    served_dir = str(tmp_path / "served")
+    serving.export_forecaster(model, served_dir, mean=mean, scale=scale, names=names)
+    serve = tf.saved_model.load(served_dir).signatures["serving_default"]
+    dates, _, values = tslib_data.read_csv(str(ETTH1))
+    seconds = dates.astype("datetime64[s]").astype(np.int64)
+    forecasts = [
+        serve(
+            values=tf.constant(values[None, start : start + 96], tf.float32),
+            timestamps=tf.constant(seconds[None, start : start + 96]),
+        )["forecast"].numpy()
+        for start in starts
+    ]
+    served_mse, served_mae = errors((np.concatenate(forecasts) - mean) / scale, truth)
+    print(f"served from raw values and timestamps: {served_mse:.8f} / {served_mae:.8f}")
+    assert served_mse == pytest.approx(expected["mse"], rel=1e-6)
+    assert served_mae == pytest.approx(expected["mae"], rel=1e-6)

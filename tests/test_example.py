@@ -317,3 +317,33 @@ def test_ten_minute_data_runs_with_default_flags_and_says_why_a_baseline_is_left
     )
     assert "note: columns ['stuck'] are constant over the training rows" in result.stdout
     assert set(metrics) == {"model", "repeat-last"} and np.all(np.isfinite(metrics["model"]))
+
+
+def test_main_job_model_is_a_registered_forecast_model(tmp_path):
+    import tensorflow as tf
+
+    from examples import forecaster
+    from tf_tsembed.models import ForecastConfig
+
+    config = ForecastConfig(
+        seq_len=12, label_len=0, pred_len=4, enc_in=3, dec_in=3, c_out=3, embed="learned",
+        d_model=8, n_heads=2, e_layers=1, d_ff=8, dropout=0.0,
+    )  # fmt: skip
+    model = forecaster.MainJobForecaster(config)
+    rng = np.random.default_rng(0)
+    inputs = [
+        rng.normal(size=(2, 12, 3)).astype("float32"),
+        rng.integers(0, 4, size=(2, 12, 4)).astype("int32"),
+        np.zeros((2, 4, 3), "float32"),
+        rng.integers(0, 4, size=(2, 4, 4)).astype("int32"),
+    ]
+    path = os.path.join(str(tmp_path), "main_job.keras")
+    model.save(path)
+    reloaded = tf.keras.models.load_model(path)
+    assert type(reloaded) is forecaster.MainJobForecaster and reloaded.forecast_config == config
+    expected = model(inputs).numpy()
+    np.testing.assert_allclose(reloaded(inputs).numpy(), expected, rtol=1e-6, atol=1e-6)
+    assert expected.shape == (2, 4, 3)
+    np.testing.assert_array_equal(forecaster.target_only(model)(inputs).numpy(), expected[:, :, -1])
+    with pytest.raises(ValueError, match="needs c_out and dec_in equal to enc_in=3"):
+        forecaster.MainJobForecaster({**config.to_dict(), "c_out": 1})

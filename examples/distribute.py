@@ -1,11 +1,10 @@
 """The tf.distribute strategies of the examples, and the one TPU connection (benchmarks too)."""
 
+import os
 import shutil
 import tempfile
 
 import tensorflow as tf
-
-from examples.evaluation import export_and_check
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu")
 
@@ -56,15 +55,15 @@ def is_chief(strategy):
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
-def export_from_chief(model, strategy, export_dir, sample_inputs, *, overwrite=False):
-    """`export_and_check` on the chief; other workers take part in saving, then drop their copy.
-
-    Returns the max abs difference, or None on a worker that is not the chief.
-    """
+def export_from_chief(strategy, export, export_dir):
+    """`export(export_dir)` on the chief, returning what it returns (the max abs difference of
+    its check); other workers take part in saving (it may run collectives) into a scratch
+    directory they then drop, and return None."""
     if is_chief(strategy):
-        return export_and_check(model, export_dir, sample_inputs, overwrite=overwrite)
-    # Every worker takes part in saving (it may run collectives); only the chief's copy is kept.
+        return export(export_dir)
     scratch = tempfile.mkdtemp(prefix="forecast_worker_export_")
-    model.export(scratch, verbose=False)
-    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        export(os.path.join(scratch, "saved_model"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return None

@@ -2,7 +2,8 @@ r"""Long-horizon forecasting with an Informer-style encoder built on `tf_tsembed
 
 Trains on a built-in hourly series (or any CSV in the long-horizon benchmark format), reports
 test MSE and MAE next to two baselines computed on the same windows, exports the trained model
-as a SavedModel and checks that the reloaded model forecasts what the trained one does.
+as a SavedModel that takes raw values and timestamps (`tf_tsembed.serving.export_forecaster`)
+and checks that the reloaded model forecasts what the trained one does.
 
     .venv/bin/python -m examples.forecast                     # built-in data
     .venv/bin/python -m examples.forecast --csv ETTh1.csv --target OT       # a benchmark CSV
@@ -12,9 +13,19 @@ as a SavedModel and checks that the reloaded model forecasts what the trained on
 Model (`examples/forecaster.py`): value (circular conv), calendar and position embeddings
 summed by `DataEmbedding`, then `--e_layers` of Time-Series-Library's post-norm encoder layers
 (full attention, then a position-wise feed-forward, each with residual, dropout and LayerNorm),
-and a linear head from the flattened encoding to `--pred_len` future steps.
+and a linear head from the flattened encoding to `--pred_len` future steps of every column.
 `ReversibleInstanceNorm` (RevIN) standardises each input window on its own statistics and undoes
 that on the forecast, so a trend that leaves the training range does not shift the inputs.
+The columns are ordered with the target last, as TSLib's Dataset_Custom does; the loss and the
+metrics see the target only (TSLib's features 'MS').
+
+Export (`--export_dir`, or a temporary directory checked and removed): the SavedModel's
+`serving_default` takes `values` float32 `(B, seq_len, columns)` in the file's own units (the
+columns in the order of `assets/forecaster.json`'s `names_in`, the target last) and `timestamps`
+int64 `(B, seq_len)`, seconds since 1970; it returns `forecast` float32 `(B, pred_len, 1)`, the
+target in the file's units, and the future `timestamps`. The scaler (the training rows'
+statistics) and the calendar marks run inside the graph; `python -m examples.predict` serves it
+on a CSV.
 
 Metrics are on the standardised target (train-set mean and std), as the benchmark papers report
 them. Baselines: repeat-last-value, and seasonal-naive, which repeats the last observed
@@ -85,7 +96,7 @@ def define_flags():
     flags.DEFINE_integer("pred_len", 24, "Forecast horizon.", lower_bound=1)
     flags.DEFINE_integer("d_model", 32, "Embedding and attention width.", lower_bound=1)
     flags.DEFINE_integer("n_heads", 4, "Attention heads.", lower_bound=1)
-    flags.DEFINE_integer("e_layers", 2, "Encoder layers.", lower_bound=0)
+    flags.DEFINE_integer("e_layers", 2, "Encoder layers.", lower_bound=1)
     flags.DEFINE_integer("d_ff", 64, "Feed-forward width.", lower_bound=1)
     flags.DEFINE_float("dropout", 0.1, "Dropout rate.")
     cli.require_dropout()
@@ -116,13 +127,9 @@ def main(argv):
 
     from examples import data, distribute, forecaster, training
     from examples.evaluation import baselines, errors, finite_errors
-    from tf_tsembed import tslib_data
-    from tf_tsembed.timefeatures import (
-        num_time_features,
-        num_time_marks,
-        time_features,
-        time_marks,
-    )
+    from tf_tsembed import serving, tslib_data
+    from tf_tsembed.models import ForecastConfig
+    from tf_tsembed.timefeatures import time_features, time_marks
 
     keras = tf.keras
     started = time.time()
@@ -145,7 +152,9 @@ def main(argv):
     dates, names, values, freq, description = data.load_data(
         f.csv, f.target, f.freq, f.days, f.seed
     )
-    target_index = names.index(f.target)
+    # The target last, as TSLib's Dataset_Custom orders the columns (features 'MS').
+    order = [i for i, name in enumerate(names) if name != f.target] + [names.index(f.target)]
+    names, values = [names[i] for i in order], values[:, order]
     if f.season > f.seq_len:
         raise ValueError(
             f"--season must be at most --seq_len={f.seq_len} (seasonal-naive repeats the last "
@@ -162,12 +171,11 @@ def main(argv):
 
     borders = tslib_data.split_borders("custom", len(values), f.seq_len, f.pred_len)
     series, constant = tslib_data.standardize(values, borders[0][1])
+    mean, scale = tslib_data.scaler_statistics(values, borders[0][1])
     if np.any(constant):
         print(f"note: {tslib_data.constant_note(names, constant)}")
-    if f.embed_type == "timeF":
-        marks, num_marks = time_features(dates, freq), num_time_features(freq)
-    else:
-        marks, num_marks = time_marks(dates, freq), num_time_marks(freq)
+    # The marks the served model computes in its graph: timeF features, or integer marks.
+    marks = (time_features if f.embed_type == "timeF" else time_marks)(dates, freq)
 
     strategy = distribute.make_strategy(f.strategy, f.tpu)
     global_batch = f.batch_size * strategy.num_replicas_in_sync
@@ -177,8 +185,9 @@ def main(argv):
     )
     window = dict(
         inputs=series,
-        targets=series[:, target_index],
+        targets=series[:, -1],
         marks=marks,
+        label_len=0,  # TSLib's four inputs; the decoder's are unused
         seq_len=f.seq_len,
         pred_len=f.pred_len,
         batch_size=global_batch,
@@ -197,28 +206,31 @@ def main(argv):
     print(f"strategy: {f.strategy} ({strategy.num_replicas_in_sync} replica(s))")
 
     with strategy.scope():
-        model = forecaster.build(
-            f.seq_len,
-            f.pred_len,
-            len(names),
-            num_marks,
-            target_index,
+        config = ForecastConfig(
+            seq_len=f.seq_len,
+            label_len=0,
+            pred_len=f.pred_len,
+            enc_in=len(names),
+            dec_in=len(names),
+            c_out=len(names),
+            freq=freq,
+            embed=f.embed_type,
             d_model=f.d_model,
             n_heads=f.n_heads,
             e_layers=f.e_layers,
             d_ff=f.d_ff,
             dropout=f.dropout,
-            embed_type=f.embed_type,
-            freq=freq,
         )
-        model.compile(optimizer=keras.optimizers.Adam(f.learning_rate), loss="mse", metrics=["mae"])
-    training.train_model(model, strategy, train_data, val_data, f.epochs, global_batch)
+        model = forecaster.MainJobForecaster(config)  # every column, (B, pred_len, columns)
+        target_model = forecaster.target_only(model)  # the target, (B, pred_len): trained on
+        target_model.compile(
+            optimizer=keras.optimizers.Adam(f.learning_rate), loss="mse", metrics=["mae"]
+        )
+    training.train_model(target_model, strategy, train_data, val_data, f.epochs, global_batch)
 
     truth = np.concatenate([future.numpy() for _, future in test_data])
-    results = {"model": finite_errors(training.predict(model, strategy, test_data), truth)}
-    for name, forecast in baselines(
-        series[:, target_index], test, f.seq_len, f.pred_len, season
-    ).items():
+    results = {"model": finite_errors(training.predict(target_model, strategy, test_data), truth)}
+    for name, forecast in baselines(series[:, -1], test, f.seq_len, f.pred_len, season).items():
         results[name] = errors(forecast, truth)
     print(f"\ntest: {len(test)} windows, standardised target {f.target!r}")
     print(f"{'':24s}{'MSE':>10s}{'MAE':>10s}")
@@ -232,12 +244,17 @@ def main(argv):
     )
     print(f"model beats every baseline on MSE and MAE: {'yes' if beats else 'NO'}")
 
-    sample_inputs, _ = next(iter(test_data))
+    def export(path):
+        """The served model (raw values and timestamps in), written whole and checked."""
+        exported = serving.export_forecaster(
+            model, path, mean=mean, scale=scale, names=names, features="MS",
+            overwrite=f.overwrite,
+        )  # fmt: skip
+        return exported["check_max_abs_difference"]
+
     with tempfile.TemporaryDirectory(prefix="tf_tsembed_forecast_") as scratch:
         export_dir = f.export_dir or os.path.join(scratch, "saved_model")
-        difference = distribute.export_from_chief(
-            model, strategy, export_dir, sample_inputs, overwrite=f.overwrite
-        )
+        difference = distribute.export_from_chief(strategy, export, export_dir)
     if difference is not None:
         where = (
             f"written to {export_dir}"
@@ -245,8 +262,8 @@ def main(argv):
             else "checked in a temporary directory, then removed"
         )
         print(
-            f"SavedModel {where}; reloaded with tf.saved_model.load, its forecasts match "
-            f"(max abs difference {difference:.1e})"
+            f"SavedModel (raw values and timestamps in) {where}; reloaded with "
+            f"tf.saved_model.load, its forecasts match (max abs difference {difference:.1e})"
         )
     print(f"done in {time.time() - started:.0f} s")
     if not beats and not f.csv:

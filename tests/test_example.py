@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from examples import data, evaluation, outputs
-from tf_tsembed import tslib_data
+from tf_tsembed import serving, tslib_data
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small enough for a test (~20 s on 2 busy cores); the README's default run is larger and the
@@ -146,8 +146,32 @@ def test_builtin_data_run_beats_both_baselines_and_exports(tmp_path):
     expected, count = _reference_baseline_errors(values, names.index("OT"), 96, 24, 24, 32)
     _assert_baselines_printed(metrics, expected)
     assert f"/{count} (whole global batches of 32)" in result.stdout
-    assert f"SavedModel written to {export_dir}" in result.stdout
-    assert os.path.exists(os.path.join(export_dir, "saved_model.pb"))
+    assert f"SavedModel (raw values and timestamps in) written to {export_dir}" in result.stdout
+    _assert_served_model_scores_as_printed(export_dir, dates, values, model_mse, model_mae, count)
+
+
+def _assert_served_model_scores_as_printed(export_dir, dates, values, model_mse, model_mae, count):
+    """The export takes each test window's rows in the file's units and its timestamps, and
+    returns the target in the file's units: standardised here with the training rows' mean and
+    std of OT (NumPy), its errors are the printed model row's."""
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    num_train, num_test = int(len(values) * 0.7), int(len(values) * 0.2)
+    first = len(values) - num_test - 96
+    rows = first + np.arange(count)[:, None] + np.arange(96)[None, :]
+    seconds = dates.astype("datetime64[s]").astype(np.int64)
+    served = serve(
+        values=tf.constant(values[rows].astype(np.float32)), timestamps=tf.constant(seconds[rows])
+    )
+    assert served["forecast"].shape == (count, 24, 1)
+    np.testing.assert_array_equal(served["timestamps"], seconds[rows[:, -1:] + np.arange(1, 25)])
+    train = values[:num_train, -1]
+    forecast = (served["forecast"].numpy()[..., 0] - train.mean()) / train.std()
+    truth = (values[rows[:, -1:] + np.arange(1, 25), -1] - train.mean()) / train.std()
+    errors = forecast.astype(np.float64) - truth
+    assert np.mean(errors**2) == pytest.approx(model_mse, abs=2e-4)
+    assert np.mean(np.abs(errors)) == pytest.approx(model_mae, abs=2e-4)
 
 
 @pytest.mark.slow
@@ -166,7 +190,7 @@ def test_csv_run_reads_splits_and_standardises_like_the_benchmarks(tmp_path):
         "--csv",
         path,
         "--target",
-        "load",
+        "MUFL",
         "--embed_type",
         "timeF",
         "--epochs",
@@ -185,11 +209,26 @@ def test_csv_run_reads_splits_and_standardises_like_the_benchmarks(tmp_path):
     result, metrics, export_dir = _run(args, tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     values = np.round(np.stack(list(columns.values()), axis=1), 6)  # as written to the CSV
-    expected, count = _reference_baseline_errors(values, 1, 48, 12, 24, 16)
+    expected, count = _reference_baseline_errors(values, 0, 48, 12, 24, 16)
     _assert_baselines_printed(metrics, expected)
     assert f"/{count} (whole global batches of 16)" in result.stdout
     assert np.all(np.isfinite(metrics["model"]))
-    assert os.path.exists(os.path.join(export_dir, "saved_model.pb"))
+    # The target is moved last (TSLib's Dataset_Custom); the export serves the file as it is.
+    metadata = serving.read_metadata(export_dir)
+    assert (metadata["names_in"], metadata["names_out"]) == (["load", "MUFL"], ["MUFL"])
+    assert (metadata["features"], metadata["config"]["embed"]) == ("MS", "timeF")
+    out = os.path.join(str(tmp_path), "forecast.csv")
+    predicted = subprocess.run(
+        [sys.executable, "-m", "examples.predict", "--model_dir", export_dir, "--csv", path,
+         "--out", out],
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO, CUDA_VISIBLE_DEVICES=""),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert predicted.returncode == 0, predicted.stdout[-2000:] + predicted.stderr[-3000:]
+    with open(out) as file:
+        rows = list(csv.reader(file))
+    assert rows[0] == ["date", "MUFL"] and len(rows) == 13
+    assert rows[1][0] == str(dates[-1] + 1).replace("T", " ") + ":00:00"
 
 
 @pytest.mark.slow
@@ -278,3 +317,33 @@ def test_ten_minute_data_runs_with_default_flags_and_says_why_a_baseline_is_left
     )
     assert "note: columns ['stuck'] are constant over the training rows" in result.stdout
     assert set(metrics) == {"model", "repeat-last"} and np.all(np.isfinite(metrics["model"]))
+
+
+def test_main_job_model_is_a_registered_forecast_model(tmp_path):
+    import tensorflow as tf
+
+    from examples import forecaster
+    from tf_tsembed.models import ForecastConfig
+
+    config = ForecastConfig(
+        seq_len=12, label_len=0, pred_len=4, enc_in=3, dec_in=3, c_out=3, embed="learned",
+        d_model=8, n_heads=2, e_layers=1, d_ff=8, dropout=0.0,
+    )  # fmt: skip
+    model = forecaster.MainJobForecaster(config)
+    rng = np.random.default_rng(0)
+    inputs = [
+        rng.normal(size=(2, 12, 3)).astype("float32"),
+        rng.integers(0, 4, size=(2, 12, 4)).astype("int32"),
+        np.zeros((2, 4, 3), "float32"),
+        rng.integers(0, 4, size=(2, 4, 4)).astype("int32"),
+    ]
+    path = os.path.join(str(tmp_path), "main_job.keras")
+    model.save(path)
+    reloaded = tf.keras.models.load_model(path)
+    assert type(reloaded) is forecaster.MainJobForecaster and reloaded.forecast_config == config
+    expected = model(inputs).numpy()
+    np.testing.assert_allclose(reloaded(inputs).numpy(), expected, rtol=1e-6, atol=1e-6)
+    assert expected.shape == (2, 4, 3)
+    np.testing.assert_array_equal(forecaster.target_only(model)(inputs).numpy(), expected[:, :, -1])
+    with pytest.raises(ValueError, match="needs c_out and dec_in equal to enc_in=3"):
+        forecaster.MainJobForecaster({**config.to_dict(), "c_out": 1})

@@ -1,4 +1,6 @@
-"""A SavedModel with a free batch serves batches of 1 and 64 in a fresh process."""
+"""A SavedModel with a free batch serves batches of 1 and 64 in a fresh process: a model's own
+export (values and marks in), and the main job's (`tf_tsembed.serving.export_forecaster`: raw
+values and timestamps in)."""
 
 import json
 import os
@@ -11,6 +13,8 @@ import numpy as np
 import pytest
 
 from examples import forecaster
+from tf_tsembed import serving
+from tf_tsembed.models import ForecastConfig
 from tf_tsembed.timefeatures import time_marks
 
 C_IN, LENGTH, D_MODEL, PRED_LEN, BATCHES = 3, 24, 8, 6, (1, 64)
@@ -30,40 +34,88 @@ _SERVE_SCRIPT = textwrap.dedent(
     with np.load(inputs_path) as inputs:
         for batch in sorted({key.split("/")[0] for key in inputs.files}):
             served = signature(**{name: tf.constant(inputs[f"{batch}/{name}"]) for name in specs})
-            (output,) = served.values()
+            output = served["forecast"] if "forecast" in served else next(iter(served.values()))
             outputs[batch] = output.numpy()
     np.savez(outputs_path, **outputs)
     """
 )
 
 
-def _default_layers_model():
-    return _models.default_layers_model(C_IN, LENGTH, D_MODEL, PRED_LEN)
+MEAN, SCALE = np.array([5.0, -2.0, 20.0]), np.array([2.0, 0.5, 4.0])
 
 
-def _example_model():
-    return forecaster.build(
-        LENGTH, PRED_LEN, C_IN, 4, target_index=1, d_model=D_MODEL, n_heads=2, e_layers=1, d_ff=16
-    )
-
-
-def _inputs(batch, seed):
-    rng = np.random.default_rng(seed)
+def _dates(batch, rng):
     starts = np.datetime64("2022-03-01T00", "h") + rng.integers(0, 24 * 365, size=batch)
-    dates = starts[:, None] + np.arange(LENGTH)
-    marks = time_marks(dates.reshape(-1), "h").reshape(batch, LENGTH, 4)
-    return {"values": rng.normal(size=(batch, LENGTH, C_IN)).astype("float32"), "marks": marks}
+    return starts[:, None] + np.arange(LENGTH)
+
+
+class _DefaultLayers:
+    """The package's layers in a Functional model, exported by `model.export`."""
+
+    specs = {"values": [[None, LENGTH, C_IN], "float32"], "marks": [[None, LENGTH, 4], "int32"]}
+    output_shape = (PRED_LEN,)
+
+    def __init__(self):
+        self.model = _models.default_layers_model(C_IN, LENGTH, D_MODEL, PRED_LEN)
+
+    def export(self, export_dir):
+        self.model.export(export_dir, verbose=False)
+
+    def inputs(self, batch, seed):
+        rng = np.random.default_rng(seed)
+        dates = _dates(batch, rng)
+        marks = time_marks(dates.reshape(-1), "h").reshape(batch, LENGTH, 4)
+        return {"values": rng.normal(size=(batch, LENGTH, C_IN)).astype("float32"), "marks": marks}
+
+    def expected(self, arrays):
+        return self.model([arrays["values"], arrays["marks"]], training=False)
+
+
+class _Example:
+    """The main job's model, exported as the main job does (export_forecaster, 'MS')."""
+
+    specs = {
+        "values": [[None, LENGTH, C_IN], "float32"],
+        "timestamps": [[None, LENGTH], "int64"],
+    }
+    output_shape = (PRED_LEN, 1)
+
+    def __init__(self):
+        config = ForecastConfig(
+            seq_len=LENGTH, label_len=0, pred_len=PRED_LEN, enc_in=C_IN, dec_in=C_IN,
+            c_out=C_IN, embed="fixed", d_model=D_MODEL, n_heads=2, e_layers=1, d_ff=16,
+        )  # fmt: skip
+        self.model = forecaster.MainJobForecaster(config)
+
+    def export(self, export_dir):
+        serving.export_forecaster(
+            self.model, export_dir, mean=MEAN, scale=SCALE, names=["a", "b", "OT"], features="MS"
+        )
+
+    def inputs(self, batch, seed):
+        rng = np.random.default_rng(seed)
+        seconds = _dates(batch, rng).astype("datetime64[s]").astype(np.int64)
+        values = MEAN + SCALE * rng.normal(size=(batch, LENGTH, C_IN))
+        return {"values": values.astype("float32"), "timestamps": seconds}
+
+    def expected(self, arrays):
+        # Independent of the graph's marks: NumPy's time_marks of the future dates.
+        scaled = ((arrays["values"] - MEAN) / SCALE).astype("float32")
+        dates = arrays["timestamps"].astype("datetime64[s]")
+        future = dates[:, -1:] + np.arange(1, PRED_LEN + 1) * (dates[:, -1:] - dates[:, -2:-1])
+        marks = [time_marks(d.reshape(-1), "h").reshape(len(d), -1, 4) for d in (dates, future)]
+        zeros = np.zeros((len(scaled), PRED_LEN, C_IN), "float32")
+        outputs = self.model([scaled, marks[0], zeros, marks[1]], training=False).numpy()
+        return outputs[..., -1:] * SCALE[-1] + MEAN[-1]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "build", [_default_layers_model, _example_model], ids=["default_layers", "example"]
-)
+@pytest.mark.parametrize("build", [_DefaultLayers, _Example], ids=["default_layers", "example"])
 def test_export_serves_batches_of_1_and_64_in_fresh_process(build, tmp_path):
-    model = build()
+    case = build()
     export_dir = os.path.join(str(tmp_path), "exported")
-    model.export(export_dir, verbose=False)
-    batches = {f"batch{batch}": _inputs(batch, seed=batch) for batch in BATCHES}
+    case.export(export_dir)
+    batches = {f"batch{batch}": case.inputs(batch, seed=batch) for batch in BATCHES}
     inputs_path = os.path.join(str(tmp_path), "inputs.npz")
     np.savez(
         inputs_path,
@@ -81,14 +133,11 @@ def test_export_serves_batches_of_1_and_64_in_fresh_process(build, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     with open(spec_path) as file:
         specs = json.load(file)
-    assert specs == {
-        "values": [[None, LENGTH, C_IN], "float32"],
-        "marks": [[None, LENGTH, 4], "int32"],
-    }
+    assert specs == case.specs
     with np.load(outputs_path) as served:
         for key, arrays in batches.items():
-            expected = model([arrays["values"], arrays["marks"]], training=False)
-            assert served[key].shape == (arrays["values"].shape[0], PRED_LEN)
+            expected = case.expected(arrays)
+            assert served[key].shape == (arrays["values"].shape[0], *case.output_shape)
             # The reloaded graph is optimised on its own, so float32 rounding differs in the last
             # bits of each sum: the error scales with the outputs' size, not with a near-zero output
             # (seen: 1.4e-6 at an output of 6e-4 among outputs up to 8).

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from tf_tsembed import serving
 from tf_tsembed.models import MODELS, ForecastConfig
-from tf_tsembed.timefeatures import time_features
+from tf_tsembed.models.forecast_model import ForecastModel, forecast_inputs
+from tf_tsembed.timefeatures import time_features, time_marks
 
 SEQ_LEN, LABEL_LEN, PRED_LEN = 16, 8, 6
 SIZES = dict(d_model=8, n_heads=2, d_ff=8, e_layers=1, d_layers=1, top_k=2, num_kernels=2)
@@ -119,6 +120,51 @@ def test_served_forecast_equals_model_on_inputs_prepared_by_hand(exports, featur
     assert metadata["names_out"] == (names if features != "MS" else ["OT"])
     assert (metadata["seq_len"], metadata["label_len"], metadata["pred_len"]) == (16, 8, 6)
     assert (metadata["freq"], metadata["features"]) == ("h", features)
+
+
+class _MarksProbe(ForecastModel):
+    """Returns the integer marks it is given, as floats: the encoder's last `pred_len` rows, then
+    the decoder's last `pred_len` rows, side by side (c_out = 2 x the marks)."""
+
+    def __init__(self, config):
+        inputs = forecast_inputs(config)
+        x_enc, x_mark_enc, _, x_mark_dec = inputs
+        pred_len = config.pred_len
+        marks = tf.keras.layers.Concatenate()(
+            [x_mark_enc[:, -pred_len:], x_mark_dec[:, -pred_len:]]
+        )
+        marks = tf.keras.ops.cast(marks, "float32")
+        super().__init__(config, inputs, marks + 0.0 * x_enc[:, -pred_len:])
+
+
+@pytest.mark.parametrize("freq, step", [("h", HOUR), ("15min", 900)])
+def test_fixed_embed_models_are_served_the_exact_integer_marks(freq, step):
+    # A config with embed 'fixed' takes int32 calendar marks (TSLib's timeenc=0 columns), and
+    # served_forecast computes them in the graph: the ids equal time_marks on datetime64.
+    num_marks = 4 if freq == "h" else 5
+    config = ForecastConfig(
+        seq_len=SEQ_LEN, label_len=LABEL_LEN, pred_len=PRED_LEN, enc_in=2 * num_marks,
+        dec_in=2 * num_marks, c_out=2 * num_marks, freq=freq, embed="fixed", **SIZES,
+    )  # fmt: skip
+    assert config.num_marks == num_marks
+    assert [(x.dtype, x.shape[-1]) for x in forecast_inputs(config)[1::2]] == [
+        ("int32", num_marks)
+    ] * 2
+    _, dates = _request(1, step)
+    values = np.zeros((len(dates), SEQ_LEN, 2 * num_marks), np.float32)
+    forecast, future = serving.served_forecast(
+        _MarksProbe(config), values, dates.astype("datetime64[s]").astype(np.int64),
+        mean=np.zeros(2 * num_marks), scale=np.ones(2 * num_marks),
+    )  # fmt: skip
+    future_dates = future.numpy().astype("datetime64[s]")
+    expected = np.stack(
+        [
+            np.concatenate([time_marks(d[-PRED_LEN:], freq), time_marks(f, freq)], axis=1)
+            for d, f in zip(dates, future_dates)
+        ]
+    )
+    np.testing.assert_array_equal(forecast.numpy(), expected.astype(np.float32))
+    assert np.all(expected[..., 0] >= 1)  # months: real ids, not zeros
 
 
 @pytest.mark.slow

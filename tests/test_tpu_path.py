@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from examples import distribute, forecaster
+from tf_tsembed.models import ForecastConfig
 
 keras = tf.keras
 C_IN, LENGTH, D_MODEL, PRED_LEN, BATCH = 3, 24, 8, 6, 4
@@ -25,17 +26,13 @@ _ENTRY = re.compile(r"^ENTRY %\S+ \((.*)\) -> ", re.MULTILINE)
 
 
 def _example_model():
-    return forecaster.build(
-        LENGTH,
-        PRED_LEN,
-        C_IN,
-        _models.NUM_MARKS,
-        target_index=1,
-        d_model=D_MODEL,
-        n_heads=2,
-        e_layers=1,
-        d_ff=16,
-    )
+    """The main job's model as it trains: TSLib's four inputs, the target's forecast out."""
+    config = ForecastConfig(
+        seq_len=LENGTH, label_len=0, pred_len=PRED_LEN, enc_in=C_IN, dec_in=C_IN, c_out=C_IN,
+        embed="fixed", d_model=D_MODEL, n_heads=2, e_layers=1, d_ff=16,
+    )  # fmt: skip
+    assert config.num_marks == _models.NUM_MARKS
+    return forecaster.target_only(forecaster.MainJobForecaster(config))
 
 
 def _default_layers_model():
@@ -48,13 +45,18 @@ MODELS = pytest.mark.parametrize("build", [_example_model, _default_layers_model
 HLO_DTYPES = {"float32": "f32", "mixed_bfloat16": "bf16"}
 
 
-def _batch(seed=0):
+def _batch(model, seed=0):
+    """`(inputs, targets)` for `model`: values and marks, and for TSLib's four inputs the
+    decoder's too (zeros and the next PRED_LEN steps' marks)."""
     rng = np.random.default_rng(seed)
     values = tf.constant(rng.normal(size=(BATCH, LENGTH, C_IN)).astype("float32"))
     low, high = np.array([1, 1, 0, 0]), np.array([13, 29, 7, 24])  # month, day, weekday, hour
-    marks = tf.constant(rng.integers(low, high, size=(BATCH, LENGTH, 4)).astype("int32"))
+    marks = rng.integers(low, high, size=(BATCH, LENGTH + PRED_LEN, 4)).astype("int32")
+    inputs = [values, tf.constant(marks[:, :LENGTH])]
+    if len(model.inputs) == 4:
+        inputs += [tf.zeros((BATCH, PRED_LEN, C_IN)), tf.constant(marks[:, LENGTH:])]
     targets = tf.constant(rng.normal(size=(BATCH, PRED_LEN)).astype("float32"))
-    return values, marks, targets
+    return inputs, targets
 
 
 def _train_step(model, name="train_step"):
@@ -62,9 +64,9 @@ def _train_step(model, name="train_step"):
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
 
-    def train_step(values, marks, targets):
+    def train_step(inputs, targets):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model([values, marks], training=True) - targets))
+            loss = tf.reduce_mean(tf.square(model(inputs, training=True) - targets))
         optimizer.apply_gradients(
             zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
         )
@@ -100,19 +102,16 @@ def test_tpu_branch_without_a_tpu_fails_with_a_clear_message():
 def test_compiled_forward_is_tpu_ready(build, policy, mixed_policy):
     mixed_policy(policy)
     model = build()
-    forward = tf.function(
-        lambda values, marks: model([values, marks], training=False), jit_compile=True
-    )
-    values, marks, _ = _batch()
-    _assert_tpu_ready(
-        forward.experimental_get_compiler_ir(values, marks)(stage="hlo"), HLO_DTYPES[policy]
-    )
+    forward = tf.function(lambda inputs: model(inputs, training=False), jit_compile=True)
+    inputs, _ = _batch(model)
+    _assert_tpu_ready(forward.experimental_get_compiler_ir(inputs)(stage="hlo"), HLO_DTYPES[policy])
 
 
 @MODELS
 def test_compiled_train_step_is_tpu_ready(build):
-    train_step = _train_step(build())
-    _assert_tpu_ready(train_step.experimental_get_compiler_ir(*_batch())(stage="hlo"), "f32")
+    model = build()
+    train_step = _train_step(model)
+    _assert_tpu_ready(train_step.experimental_get_compiler_ir(*_batch(model))(stage="hlo"), "f32")
 
 
 _COMPILE_COUNT_SCRIPT = textwrap.dedent(
@@ -121,9 +120,10 @@ _COMPILE_COUNT_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     import test_tpu_path as t
     for name in ("example", "default_layers"):
-        step = t._train_step(getattr(t, "_" + name + "_model")(), name=name + "_step")
+        model = getattr(t, "_" + name + "_model")()
+        step = t._train_step(model, name=name + "_step")
         for seed in range(3):
-            step(*t._batch(seed))
+            step(*t._batch(model, seed))
     """
 )
 

@@ -7,7 +7,9 @@ around it, so that a client sends the last `seq_len` rows of its file and gets t
 1. scaling, `(values - mean) / scale` with the training split's StandardScaler statistics;
 2. TSLib's timeF features of the window's timestamps (`x_mark_enc`) and of the decoder's
    (the last `label_len` timestamps and the `pred_len` future ones: `x_mark_dec`), computed by
-   `tf_tsembed.timefeatures.time_features_tf` inside the graph;
+   `tf_tsembed.timefeatures.time_features_tf` inside the graph; for a model whose config has
+   embed 'fixed' or 'learned', the integer calendar marks instead (`time_marks_tf`, TSLib's
+   `timeenc=0`);
 3. TSLib's decoder input: the last `label_len` scaled rows followed by `pred_len` zeros;
 4. the model in inference mode, then the inverse transform (`features='MS'`: the last output
    series, TSLib's `f_dim=-1`, with the target's statistics).
@@ -67,7 +69,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_tsembed import atomic
-from tf_tsembed.timefeatures import parse_freq_multiple, time_features_tf
+from tf_tsembed.timefeatures import parse_freq_multiple, time_features_tf, time_marks_tf
 
 __all__ = [
     "FEATURES",
@@ -186,13 +188,9 @@ def served_forecast(model, values, timestamps, *, mean, scale, features="M"):
     decoder_stamps = tf.concat([timestamps[:, label_start:], future], axis=1)
     zeros = tf.zeros_like(scaled[:, :1, :]) * tf.zeros((1, config.pred_len, 1))
     x_dec = tf.concat([scaled[:, label_start:, :], zeros], axis=1)
+    marks = time_features_tf if config.embed == "timeF" else time_marks_tf
     outputs = model(
-        [
-            scaled,
-            time_features_tf(timestamps, config.freq),
-            x_dec,
-            time_features_tf(decoder_stamps, config.freq),
-        ],
+        [scaled, marks(timestamps, config.freq), x_dec, marks(decoder_stamps, config.freq)],
         training=False,
     )
     outputs = tf.cast(outputs, tf.float32)

@@ -12,7 +12,7 @@ import dataclasses
 import tensorflow as tf
 
 from tf_tsembed import _checks
-from tf_tsembed.timefeatures import num_time_features
+from tf_tsembed.timefeatures import num_time_features, num_time_marks
 
 keras = tf.keras
 
@@ -28,8 +28,10 @@ class ForecastConfig:
         seq_len: input steps. label_len: steps the decoder input repeats from the input's end.
         pred_len: forecast steps. enc_in, dec_in, c_out: encoder input, decoder input and
             output series. freq: the data's frequency ('h', '15min', ...), which fixes the
-            number of timeF features. embed: 'timeF' (the models implement this one; TSLib's
-            'fixed' and 'learned' are refused by the models). d_model, n_heads, e_layers,
+            number of timeF features or calendar marks. embed: 'timeF' (float time features,
+            the one the package's models implement), or TSLib's 'fixed' and 'learned' (integer
+            calendar marks; refused by the package's models, taken by a subclass that embeds
+            them). d_model, n_heads, e_layers,
             d_layers, d_ff: sizes. factor: attention factor (ProbAttention). distil: Informer's
             distilling convolutions. dropout: rate in [0, 1). activation: 'gelu' or 'relu'.
             top_k, num_kernels: TimesNet's periods and Inception kernels.
@@ -80,8 +82,16 @@ class ForecastConfig:
 
     @property
     def num_time_features(self):
-        """Columns of `x_mark_enc` and `x_mark_dec`: TSLib's timeF features for `freq`."""
+        """TSLib's timeF features for `freq`: the columns of `x_mark_enc` for embed 'timeF'."""
         return num_time_features(self.freq)
+
+    @property
+    def num_marks(self):
+        """Columns of `x_mark_enc` and `x_mark_dec`: the timeF features for embed 'timeF', else
+        the integer calendar marks (`tf_tsembed.timefeatures.time_marks`) for `freq`."""
+        if self.embed == "timeF":
+            return num_time_features(self.freq)
+        return num_time_marks(self.freq)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -132,14 +142,17 @@ class ForecastModel(keras.Model):
 def forecast_inputs(config):
     """The four inputs of TSLib's `forward`: `x_enc (B, seq_len, enc_in)`, `x_mark_enc
     (B, seq_len, F)`, `x_dec (B, label_len + pred_len, dec_in)`, `x_mark_dec (B, label_len +
-    pred_len, F)`, F the timeF features of `config.freq`."""
+    pred_len, F)`. The marks are float32 timeF features of `config.freq` for embed 'timeF', and
+    int32 calendar marks (`time_marks`: month, day, weekday, hour, quarter-hour, as TSLib's
+    `timeenc=0`) for 'fixed' and 'learned'; F is `config.num_marks`."""
     decoder_len = config.label_len + config.pred_len
-    features = config.num_time_features
+    marks = config.num_marks
+    dtype = "float32" if config.embed == "timeF" else "int32"
     return [
         keras.Input((config.seq_len, config.enc_in), name="x_enc"),
-        keras.Input((config.seq_len, features), name="x_mark_enc"),
+        keras.Input((config.seq_len, marks), dtype=dtype, name="x_mark_enc"),
         keras.Input((decoder_len, config.dec_in), name="x_dec"),
-        keras.Input((decoder_len, features), name="x_mark_dec"),
+        keras.Input((decoder_len, marks), dtype=dtype, name="x_mark_dec"),
     ]
 
 

@@ -5,6 +5,8 @@ Each case below is registered under the row's first column and marks the stage i
 says `none` assert themselves what comes out instead of an error.
 """
 
+import contextlib
+import io
 import os
 import pathlib
 import subprocess
@@ -991,6 +993,34 @@ def serving_features_unknown(at):
     _export(features="MM")
 
 
+@case("serving-other-files")
+def serving_other_files(at):
+    _serving_model()
+    folder = _outputs_dir()
+    (folder / "notes.txt").write_text("keep me")
+    at("call")
+    try:
+        _export(str(folder), overwrite=True)
+    finally:
+        assert (folder / "notes.txt").read_text() == "keep me"
+
+
+@case("serving-calendar-freq")
+def serving_calendar_freq(at):
+    from tf_tsembed import serving
+    from tf_tsembed.models import ForecastConfig, ITransformer
+
+    config = ForecastConfig(
+        seq_len=8, label_len=4, pred_len=3, enc_in=2, dec_in=2, c_out=2, d_model=8, n_heads=2,
+        d_ff=8, e_layers=1, freq="MS",
+    )  # fmt: skip
+    model = ITransformer(config)
+    at("call")
+    serving.export_forecaster(
+        model, str(_outputs_dir() / "s"), mean=[0.0, 0.0], scale=[1.0, 1.0], names=["a", "b"]
+    )
+
+
 @case("serving-export-exists")
 def serving_export_exists(at):
     _serving_model()
@@ -1044,6 +1074,45 @@ def tslib_missing_key(at):
     del state["projection.bias"]
     at("call")
     tslib.load_checkpoint(state, model="iTransformer", **TSLIB_FLAGS)
+
+
+@case("tslib-non-finite-weights")
+def tslib_non_finite_weights(at):
+    state = _tslib_state("iTransformer")
+    state["projection.weight"] = np.full_like(state["projection.weight"], np.nan)
+    at("call")
+    tslib.load_checkpoint(state, model="iTransformer", **TSLIB_FLAGS)
+
+
+@case("tslib-integer-weights")
+def tslib_integer_weights(at):
+    state = _tslib_state("iTransformer")
+    state["projection.weight"] = state["projection.weight"].astype(np.int64)
+    at("call")
+    tslib.load_checkpoint(state, model="iTransformer", **TSLIB_FLAGS)
+
+
+@case("tslib-wrapped-checkpoint")
+def tslib_wrapped_checkpoint(at):
+    state = {"model": _tslib_state("iTransformer"), "epoch": 3}
+    at("call")
+    tslib.load_checkpoint(state, model="iTransformer", **TSLIB_FLAGS)
+
+
+@case("tslib-export-dir-holds-checkpoint")
+def tslib_export_dir_holds_checkpoint(at):
+    run = _outputs_dir() / "run1"
+    run.mkdir()
+    (run / "checkpoint.pth").write_bytes(b"kept")
+    argv = ["--model", "iTransformer", "--checkpoint", str(run / "checkpoint.pth")]
+    argv += ["--export_dir", str(run), "--overwrite"]
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = tslib.main(argv)
+    lines = stderr.getvalue().splitlines()
+    assert code == 2 and len(lines) == 1
+    assert lines[0].startswith(f"error: --export_dir {str(run)!r} is or holds the input")
+    assert (run / "checkpoint.pth").read_bytes() == b"kept"
 
 
 @case("tslib-flag-against-shape")

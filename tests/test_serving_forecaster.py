@@ -255,6 +255,35 @@ def test_existing_export_refused_and_kept_when_the_check_fails(tmp_path, monkeyp
     )
     assert serving.read_metadata(export_dir)["mean"] == (MEAN + 1).tolist()
     assert sorted(os.listdir(tmp_path)) == ["served"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(export_dir).st_mode & 0o777 == 0o777 & ~umask  # readable by a server's user
+    # A folder of other files is never replaced, overwrite or not.
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not an earlier output"):
+        serving.export_forecaster(
+            model, str(folder), mean=MEAN, scale=SCALE, names=NAMES, overwrite=True
+        )
+    assert os.listdir(folder) == ["notes.txt"]
+
+
+def test_calendar_steps_are_refused_at_export(tmp_path):
+    model = MODELS["iTransformer"](_config(3, 3, freq="MS"))
+    with pytest.raises(ValueError, match="freq='MS', whose steps differ in length"):
+        serving.export_forecaster(model, str(tmp_path / "s"), mean=MEAN, scale=SCALE, names=NAMES)
+
+
+def test_timestamps_of_another_batch_or_out_of_order_are_refused(exports):
+    _, export_dir = exports["M"]
+    signature = tf.saved_model.load(export_dir).signatures["serving_default"]
+    values, dates = _request(3, HOUR, batch=2)
+    stamps = dates.astype("datetime64[s]").astype(np.int64)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="one row per window of `values`"):
+        signature(values=tf.constant(values), timestamps=tf.constant(stamps[:1]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="`timestamps` must increase"):
+        signature(values=tf.constant(values), timestamps=tf.constant(stamps[:, ::-1].copy()))
 
 
 @pytest.fixture(scope="module")

@@ -557,3 +557,76 @@ def test_a_trained_pytorch_timesnet_gives_its_test_errors_through_our_model(tmp_
     print(f"served from raw values and timestamps: {served_mse:.8f} / {served_mae:.8f}")
     assert served_mse == pytest.approx(expected["mse"], rel=1e-6)
     assert served_mae == pytest.approx(expected["mae"], rel=1e-6)
+
+
+# --- what the command line refuses before it writes (each in-process) --------------------------
+
+
+def _main(capsys, *args):
+    code = tslib.main(list(args))
+    return code, capsys.readouterr().err.strip().splitlines()[-1:]
+
+
+@pytest.fixture
+def saved_checkpoint(tmp_path):
+    torch = _torch()
+    _, _, state = _reference("iTransformer", FLAGS)
+    folder = tmp_path / "run1"
+    folder.mkdir()
+    torch.save(state, folder / "checkpoint.pth")
+    csv_path, _, _ = _custom_csv(tmp_path)
+    flags = [f"--{k}={v}" for k, v in FLAGS.items()] + ["--model", "iTransformer"]
+    flags += ["--data", "custom", "--root_path", str(tmp_path), "--data_path", csv_path.name]
+    return folder / "checkpoint.pth", flags
+
+
+def test_cli_refuses_an_export_dir_that_is_or_holds_an_input(saved_checkpoint, capsys):
+    checkpoint, flags = saved_checkpoint
+    for export_dir in (checkpoint.parent, checkpoint, checkpoint.parent.parent):
+        code, last = _main(
+            capsys, *flags, "--checkpoint", str(checkpoint), "--export_dir", str(export_dir),
+            "--overwrite",
+        )  # fmt: skip
+        assert code == 2 and "is or holds the input" in last[0], last
+    assert checkpoint.exists() and (checkpoint.parent.parent / "series.csv").exists()
+    code, last = _main(capsys, *flags, "--checkpoint", str(checkpoint), "--export_dir", "")
+    assert code == 2 and last == ["error: --export_dir is empty; give a directory path"]
+
+
+def test_cli_never_replaces_a_folder_of_other_files(saved_checkpoint, tmp_path, capsys):
+    checkpoint, flags = saved_checkpoint
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    code, last = _main(
+        capsys, *flags, "--checkpoint", str(checkpoint), "--export_dir", str(folder), "--overwrite"
+    )
+    assert code == 2 and "not an earlier output (it has no saved_model.pb)" in last[0], last
+    assert (folder / "notes.txt").read_text() == "keep me"
+    code, last = _main(
+        capsys, *flags, "--checkpoint", str(checkpoint), "--export_dir",
+        str(tmp_path / "series.csv" / "served"),
+    )  # fmt: skip
+    assert code == 2 and "is not a directory" in last[0] and "Traceback" not in last[0]
+
+
+def test_unusable_weights_and_wrapped_or_unreadable_checkpoints_are_refused(tmp_path):
+    torch = _torch()
+    state = _numpy_state("iTransformer", FLAGS)
+    key = "projection.weight"
+    for value, message in (
+        (np.full_like(state[key], np.nan), f"{key} holds {state[key].size} non-finite value"),
+        (state[key].astype(np.int64), f"{key} must hold floating-point weights; it has int64"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            tslib.load_checkpoint({**state, key: value}, model="iTransformer", **FLAGS)
+    wrapped = tmp_path / "wrapped.pth"
+    torch.save({"model": {k: torch.from_numpy(v) for k, v in state.items()}, "epoch": 3}, wrapped)
+    with pytest.raises(ValueError, match=r"top-level keys \['model', 'epoch'\] hold mappings"):
+        tslib.load_checkpoint(wrapped, model="iTransformer", **FLAGS)
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match="cannot be read as a torch checkpoint: EOFError"):
+        tslib.load_checkpoint(empty, model="iTransformer", **FLAGS)
+    with pytest.raises(ValueError, match="is a directory; give TSLib's checkpoint.pth"):
+        tslib.load_checkpoint(tmp_path, model="iTransformer", **FLAGS)

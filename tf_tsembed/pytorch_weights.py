@@ -17,9 +17,9 @@ from tf_tsembed.temporal_embedding import FixedEmbedding, TemporalEmbedding, Tim
 from tf_tsembed.token_embedding import TokenEmbedding
 
 # A Linear weight is (out, in); a Keras Dense kernel is (in, out).
-_LINEAR = (1, 0)
+LINEAR_AXES = (1, 0)
 # A Conv1d weight is (out, in, k); a Keras Conv1D kernel is (k, in, out).
-_CONV1D = (2, 1, 0)
+CONV1D_AXES = (2, 1, 0)
 
 
 class _Plan:
@@ -44,21 +44,21 @@ class _Plan:
 
 def _linear(name, dense, layout):
     """An `nn.Linear` called `name` (no bias when the Dense has none) into a Keras Dense."""
-    params = [(f"{name}.weight", dense.kernel, _LINEAR, f"({layout})")]
+    params = [(f"{name}.weight", dense.kernel, LINEAR_AXES, f"({layout})")]
     if dense.use_bias:
         params.append((f"{name}.bias", dense.bias, None, "(d_model,)"))
     return params
 
 
 def _token_plan(layer):
-    params = [("tokenConv.weight", layer.kernel, _CONV1D, "(d_model, c_in, kernel_size)")]
+    params = [("tokenConv.weight", layer.kernel, CONV1D_AXES, "(d_model, c_in, kernel_size)")]
     if layer.use_bias:
         params.append(("tokenConv.bias", layer.bias, None, "(d_model,)"))
     return _Plan(params)
 
 
 def _time_feature_plan(layer):
-    params = [("embed.weight", layer.kernel, _LINEAR, "(d_model, num_features)")]
+    params = [("embed.weight", layer.kernel, LINEAR_AXES, "(d_model, num_features)")]
     if layer.use_bias:
         params.append(("embed.bias", layer.bias, None, "(d_model,)"))
     return _Plan(params)
@@ -134,11 +134,12 @@ def _pytorch_shape(variable, axes):
     return tuple(shape[axis] for axis in np.argsort(axes))
 
 
-def _shape_text(shape):
+def shape_text(shape):
+    """A shape as PyTorch prints it: `(3,)`, `(16, 7, 3)`."""
     return "(" + ", ".join(str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _converted(key, array, dtype):
+def converted_weight(key, array, dtype):
     """`(array in dtype, None)`, or `(None, problem)` if finite values of `array` overflow it."""
     dtype = tf.as_dtype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -276,11 +277,11 @@ def load_pytorch_weights(layer, state_dict, prefix=""):
             problems.append(f"{key!r} must hold numbers; received dtype {array.dtype}")
         elif array.shape != expected:
             problems.append(
-                f"{key!r} must have the PyTorch shape {layout} = {_shape_text(expected)}; "
-                f"received {_shape_text(array.shape)}"
+                f"{key!r} must have the PyTorch shape {layout} = {shape_text(expected)}; "
+                f"received {shape_text(array.shape)}"
             )
         else:
-            value, problem = _converted(key, array, variable.dtype)
+            value, problem = converted_weight(key, array, variable.dtype)
             if problem:
                 problems.append(problem)
             else:

@@ -24,9 +24,11 @@ The SavedModel's `serving_default` signature:
 The future continues the window at its own step, **the difference of its last two
 timestamps**: a window whose timestamps are not evenly spaced is not refused by the graph, its
 future steps and calendar features simply follow that last difference (the earlier timestamps
-still give the encoder's features as they are). Monthly and yearly data are therefore served
-with the last gap in seconds (28 to 31 days), not by calendar months; check the spacing before
-calling, as `examples/predict.py` does.
+still give the encoder's features as they are); check the spacing before calling, as
+`examples/predict.py` does. Timestamps out of order (a last step not positive) and a batch of
+timestamps other than that of `values` are refused (InvalidArgumentError) outside XLA and
+TFLite, where asserts are dropped. So that the future is right, a model whose freq has steps of
+varying length (business days, months, quarters, years) is refused at export.
 
 The metadata (input and output column names, seq_len, label_len, pred_len, freq, features, the
 scaler statistics and the model's config) is saved as the asset file `assets/forecaster.json`,
@@ -68,7 +70,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tf_tsembed import atomic
+from tf_tsembed import _checks, atomic
 from tf_tsembed.timefeatures import parse_freq_multiple, time_features_tf, time_marks_tf
 
 __all__ = [
@@ -81,6 +83,7 @@ __all__ = [
 ]
 
 FEATURES = ("M", "S", "MS")
+_CALENDAR_UNITS = ("b", "m", "q", "y")  # parse_freq's units whose steps vary in length
 EXPORT_TOLERANCE = 1e-5  # absolute + relative, of forecasts divided by their largest magnitude
 METADATA_FILE = "forecaster.json"
 SIGNATURE_KEY = "serving_default"
@@ -131,6 +134,14 @@ def _validated(model, mean, scale, names, features):
             f"`model` must have seq_len >= 2: the served future continues the step of the "
             f"last two timestamps; received seq_len={config.seq_len}."
         )
+    _, unit = parse_freq_multiple(config.freq)
+    if unit in _CALENDAR_UNITS:
+        raise ValueError(
+            f"`model` has freq={config.freq!r}, whose steps differ in length (months, quarters, "
+            f"years, business days); the served future continues a fixed step (the last two "
+            f"timestamps apart), which would put its dates off the calendar. Fixed-length "
+            f"steps only (s, min, h, d, W)."
+        )
     if config.dec_in != config.enc_in:
         raise ValueError(
             f"`model` must have dec_in equal to enc_in={config.enc_in}: its decoder input "
@@ -180,8 +191,16 @@ def served_forecast(model, values, timestamps, *, mean, scale, features="M"):
     scale = tf.constant(np.asarray(scale, np.float32))
     values = tf.convert_to_tensor(values, tf.float32)
     timestamps = tf.convert_to_tensor(timestamps, tf.int64)
-    scaled = (values - mean) / scale
+    timestamps = _checks.ensure(
+        timestamps,
+        tf.equal(tf.shape(timestamps)[0], tf.shape(values)[0]),
+        "`timestamps` must have one row per window of `values` (the same batch size)",
+    )
     step = timestamps[:, -1:] - timestamps[:, -2:-1]  # (B, 1)
+    step = _checks.ensure(
+        step, step > 0, "`timestamps` must increase: a window's last two are not in order"
+    )
+    scaled = (values - mean) / scale
     ahead = tf.range(1, config.pred_len + 1, dtype=tf.int64)[tf.newaxis, :]
     future = timestamps[:, -1:] + step * ahead  # (B, pred_len)
     label_start = config.seq_len - config.label_len
@@ -322,17 +341,15 @@ def export_forecaster(model, export_dir, *, mean, scale, names, features="M", ov
         ValueError: naming the parameter, expected and received: mean/scale not of shape
             (enc_in,) or not finite, a non-positive scale, names not enc_in distinct names,
             features not 'M'/'S'/'MS' or not fitting the model (c_out, enc_in), seq_len < 2.
-        FileExistsError: `export_dir` exists and overwrite is False.
+        FileExistsError: `export_dir` exists and overwrite is False, or is not a directory
+            holding an earlier SavedModel (or empty): a folder of other files is never replaced.
     """
     config, mean, scale, names = _validated(model, mean, scale, names, features)
     overwrite = bool(overwrite)
     export_dir = os.path.abspath(os.fspath(export_dir))
-    if os.path.lexists(export_dir) and not overwrite:
-        raise FileExistsError(
-            f"`export_dir` {export_dir} exists; pass overwrite=True to replace it."
-        )
-    if os.path.lexists(export_dir) and not os.path.isdir(export_dir):
-        raise FileExistsError(f"`export_dir` {export_dir} exists and is not a directory.")
+    atomic.check_replaceable(
+        export_dir, directory=True, overwrite=overwrite, earlier=atomic.SAVED_MODEL_FILE
+    )
     names_out = [names[-1]] if features == "MS" else list(names)
     metadata = {
         "names_in": names,
@@ -363,7 +380,9 @@ def export_forecaster(model, export_dir, *, mean, scale, names, features="M", ov
     }
     metadata_json = json.dumps(metadata, indent=2)
     archive = _archive(model, mean, scale, features, metadata_json)
-    with atomic.replacing(export_dir, directory=True, overwrite=overwrite) as temporary:
+    with atomic.replacing(
+        export_dir, directory=True, overwrite=overwrite, earlier=atomic.SAVED_MODEL_FILE
+    ) as temporary:
         archive.write_out(temporary, verbose=False)
         os.makedirs(os.path.join(temporary, "assets"), exist_ok=True)
         with open(os.path.join(temporary, "assets", METADATA_FILE), "w") as file:

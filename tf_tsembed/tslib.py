@@ -45,16 +45,19 @@ import collections.abc
 import dataclasses
 import os
 import pathlib
+import pickle
 import re
 import shlex
+import signal
 import sys
 
 import numpy as np
 
+from tf_tsembed import atomic
 from tf_tsembed._sinusoid import sinusoid
 from tf_tsembed.models import MODELS, ForecastConfig
 from tf_tsembed.models.patchtst import num_patches
-from tf_tsembed.pytorch_weights import _CONV1D, _LINEAR, _converted, _shape_text
+from tf_tsembed.pytorch_weights import CONV1D_AXES, LINEAR_AXES, converted_weight, shape_text
 from tf_tsembed.tslib_data import train_scaler
 
 # --- run.py's flags ---------------------------------------------------------------------------
@@ -289,9 +292,9 @@ def _squeezed_linear(array):
 
 # PyTorch layout -> Keras, by name.
 LAYOUTS = {
-    "linear": lambda a: a.transpose(_LINEAR),
+    "linear": lambda a: a.transpose(LINEAR_AXES),
     "conv1x1": _squeezed_linear,
-    "conv1d": lambda a: a.transpose(_CONV1D),
+    "conv1d": lambda a: a.transpose(CONV1D_AXES),
     "conv2d": lambda a: a.transpose(2, 3, 1, 0),  # (out, in, kh, kw) -> (kh, kw, in, out)
     "vector": lambda a: a,
 }
@@ -551,11 +554,11 @@ def _shape_message(param, shape, sizes):
     if len(shape) != len(param.dims) or not wrong:
         expected = tuple(_size(dim, sizes) for dim in param.dims)
         return (
-            f"the checkpoint's {param.key} has shape {_shape_text(shape)}; TSLib's layout "
-            f"{tuple(param.dims)} gives {_shape_text(expected)} for the flags"
+            f"the checkpoint's {param.key} has shape {shape_text(shape)}; TSLib's layout "
+            f"{tuple(param.dims)} gives {shape_text(expected)} for the flags"
         )
     return (
-        f"the checkpoint's {param.key} has shape {_shape_text(shape)}: {named}; "
+        f"the checkpoint's {param.key} has shape {shape_text(shape)}: {named}; "
         f"the flags give {', '.join(wrong)}"
     )
 
@@ -595,14 +598,22 @@ def read_checkpoint(path):
     """TSLib's `checkpoint.pth` as `{key: NumPy array}`, with `torch.load(weights_only=True)`
     (tensors and plain containers only: a pickle that would run code is refused)."""
     torch = _torch()
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        what = "a directory" if os.path.isdir(path) else "not a file"
+        raise ValueError(f"checkpoint {path!r} is {what}; give TSLib's checkpoint.pth")
     try:
-        state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # UnpicklingError and whatever a broken file raises
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
         raise ValueError(
-            f"{os.fspath(path)!r} is not a state_dict torch.load(weights_only=True) accepts "
-            f"(a checkpoint that would run code is refused): {type(error).__name__}: {error}"
+            f"checkpoint {path!r} holds objects other than tensors and plain containers, which "
+            f"torch.load(weights_only=True) refuses (a checkpoint that would run code is never "
+            f"loaded): {error}"
+        ) from None
+    except Exception as error:  # whatever an empty, truncated or foreign file raises
+        raise ValueError(
+            f"checkpoint {path!r} cannot be read as a torch checkpoint: "
+            f"{type(error).__name__}: {error}"
         ) from None
     if not isinstance(state, collections.abc.Mapping):
         raise ValueError(
@@ -630,6 +641,12 @@ def _state_dict(checkpoint):
             f"received a {type(checkpoint).__name__}"
         )
     keys = list(checkpoint)
+    nested = [key for key, value in checkpoint.items() if isinstance(value, dict)]
+    if nested:
+        raise ValueError(
+            f"the checkpoint's top-level keys {keys[:8]} hold mappings ({nested[:4]}), not "
+            f"parameters: TSLib saves model.state_dict() itself; pass the state_dict inside"
+        )
     if keys and all(isinstance(key, str) and key.startswith("module.") for key in keys):
         return {key[len("module.") :]: value for key, value in checkpoint.items()}  # DataParallel
     return dict(checkpoint)
@@ -640,7 +657,7 @@ def _sinusoid_problem(key, array, d_model):
     angle: row p within 1e-6 + 4 * 2**-24 * p), else what is wrong."""
     if array.ndim != 3 or array.shape[0] != 1 or array.shape[2] != d_model:
         return (
-            f"the checkpoint's {key} has shape {_shape_text(array.shape)}; TSLib's sinusoid "
+            f"the checkpoint's {key} has shape {shape_text(array.shape)}; TSLib's sinusoid "
             f"buffer is (1, max_len, d_model) with d_model {d_model}"
         )
     rows = array.shape[1]
@@ -733,15 +750,24 @@ def load_checkpoint(checkpoint, *, options=None, **flags):
         if param.key not in state:
             continue
         array = _array(state[param.key])
-        if array.dtype.kind not in "fiu":
-            problems.append(f"the checkpoint's {param.key} must hold numbers; it has {array.dtype}")
+        if array.dtype.kind != "f":
+            problems.append(
+                f"the checkpoint's {param.key} must hold floating-point weights; it has "
+                f"{array.dtype}"
+            )
+            continue
+        if not np.all(np.isfinite(array)):
+            problems.append(
+                f"the checkpoint's {param.key} holds {int(np.sum(~np.isfinite(array)))} "
+                f"non-finite value(s) (NaN or infinity): the run that saved it diverged"
+            )
             continue
         shape = tuple(_size(dim, sizes) for dim in param.dims)
         if array.shape != shape:
             problems.append(_shape_message(param, array.shape, sizes))
             continue
         variable = variables[param.path]
-        value, problem = _converted(param.key, array, variable.dtype)
+        value, problem = converted_weight(param.key, array, variable.dtype)
         if problem:
             problems.append(problem)
             continue
@@ -797,6 +823,34 @@ def _export(model, export_dir, overwrite, extras):
     return pathlib.Path(export_dir)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _check_export_dir(export_dir, overwrite, inputs):
+    """Refuses, before the checkpoint is read, an --export_dir that is empty, cannot be
+    written, exists without --overwrite, is not an earlier export, or is or holds an input."""
+    if not export_dir:
+        raise ValueError("--export_dir is empty; give a directory path")
+    for path in inputs:
+        if os.path.lexists(path) and (
+            atomic.same_file(export_dir, path) or atomic.inside(path, export_dir)
+        ):
+            raise ValueError(
+                f"--export_dir {export_dir!r} is or holds the input {path!r}, which replacing "
+                f"it would delete; give another path"
+            )
+    atomic.check_writable(export_dir, directory=True, name=f"--export_dir {export_dir!r}")
+    if os.path.lexists(export_dir) and not overwrite:
+        raise ValueError(f"--export_dir {export_dir!r} exists: pass --overwrite to replace it")
+    try:
+        atomic.check_replaceable(
+            export_dir, directory=True, overwrite=True, earlier=atomic.SAVED_MODEL_FILE
+        )
+    except FileExistsError as error:
+        raise ValueError(f"--export_dir: {error}") from None
+
+
 def main(argv=None):
     """`python -m tf_tsembed.tslib <run.py flags> --checkpoint PATH [--export_dir DIR]
     [--overwrite]`: converts, prints one summary line; a refusal is one `error:` line, exit 2."""
@@ -822,24 +876,28 @@ def main(argv=None):
     own_parser.add_argument("--checkpoint")
     own_parser.add_argument("--export_dir")
     own_parser.add_argument("--overwrite", action="store_true")
+    # SIGTERM ends the run as Ctrl-C does: through the export's cleanup, nothing half-written.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         own, run_argv = own_parser.parse_known_args(argv)
         if not own.checkpoint:
             raise ValueError("--checkpoint is required (TSLib's checkpoint.pth)")
         if not any(token == "--model" or token.startswith("--model=") for token in run_argv):
             raise ValueError("--model is required (TSLib's model name, e.g. --model TimesNet)")
-        if own.export_dir and os.path.exists(own.export_dir) and not own.overwrite:
-            raise ValueError(
-                f"--export_dir {own.export_dir!r} exists: pass --overwrite to replace it"
-            )
         run_flags = run_flags_dict(run_argv)
         name, config, extras = parse_run_flags(run_flags)
+        if own.export_dir is not None:
+            data = os.path.join(extras["root_path"], extras["data_path"])
+            _check_export_dir(own.export_dir, own.overwrite, [own.checkpoint, data])
         model = load_checkpoint(own.checkpoint, **run_flags)
         written = _export(model, own.export_dir, own.overwrite, extras) if own.export_dir else None
     except (ValueError, TypeError, ImportError, OSError) as error:
         message = str(error).replace("\n  ", "; ")
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return 130
     fields = ", ".join(f"{key}={value}" for key, value in config.to_dict().items())
     parameters = sum(int(np.prod(variable.shape)) for variable in model.weights)
     where = f"; wrote {written}" if written else ""

@@ -74,7 +74,11 @@ def main(argv):
     del argv
     from tf_tsembed import serving, tslib_data
 
-    outputs.check(files={"out": FLAGS.out}, inputs={"csv": FLAGS.csv}, overwrite=FLAGS.overwrite)
+    outputs.check(
+        files={"out": FLAGS.out},
+        inputs={"model_dir": FLAGS.model_dir, "csv": FLAGS.csv},
+        overwrite=FLAGS.overwrite,
+    )
     try:
         metadata = serving.read_metadata(FLAGS.model_dir)
     except FileNotFoundError as error:

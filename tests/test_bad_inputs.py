@@ -822,6 +822,26 @@ def cli_output_inside_output(at):
     outputs.check(files={"json": str(saved / "out.json")}, directories={"export_dir": str(saved)})
 
 
+@case("cli-output-inside-input")
+def cli_output_inside_input(at):
+    served = _outputs_dir() / "served"
+    (served / "assets").mkdir(parents=True)
+    (served / "assets" / "forecaster.json").write_text("{}")
+    at("call")
+    outputs.check(
+        files={"out": str(served / "assets" / "forecaster.json")},
+        inputs={"model_dir": str(served)},
+        overwrite=True,
+    )
+
+
+@case("cli-outputs-same-path")
+def cli_outputs_same_path(at):
+    path = str(_outputs_dir() / "P")
+    at("call")
+    outputs.check(files={"json": path}, directories={"export_dir": path})
+
+
 @case("cli-output-appeared")
 def cli_output_appeared(at):
     path = _outputs_dir() / "out.json"

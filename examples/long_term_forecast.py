@@ -291,8 +291,11 @@ def main(argv):
         freq=data["freq"],
         **{key: chosen[key] for key in MODEL_SIZES},
     )
-    model = build_model(f.model, config, version, static_shapes=f.static_shapes)
+    model = package_model = build_model(f.model, config, version, static_shapes=f.static_shapes)
     if f.features == "MS":  # TSLib's f_dim = -1: the loss and metrics see the target only.
+        # Trained and evaluated through this wrapper (same weights); exported as the package
+        # model with features="MS", which serves the last series (export_forecaster refuses
+        # the wrapper, a plain keras.Model).
         model = tf.keras.Model(model.inputs, model.outputs[0][:, :, -1:], name=model.name)
     window = dict(
         inputs=series,
@@ -355,7 +358,7 @@ def main(argv):
     print(line, flush=True)
 
     if f.export_dir:
-        difference = export_served(model, f.export_dir, data, f.features, f.overwrite)
+        difference = export_served(package_model, f.export_dir, data, f.features, f.overwrite)
         print(
             f"SavedModel written to {f.export_dir} (raw values and timestamps in, "
             f"`python -m examples.predict`); its forecasts match (max abs difference "

@@ -1,7 +1,8 @@
 """Where the scripts' outputs go: checked before any training, written whole or not at all.
 
 Before training, `check` refuses an output that exists (unless `--overwrite`), one that cannot be
-written, and one that is an input or holds one. After it, `replacing` writes through
+written, one that is an input, holds one or lies inside an input directory, and two outputs of
+the same path. After it, `replacing` writes through
 `tf_tsembed.atomic` (a temporary sibling renamed into place once complete and checked): a
 failed or interrupted run (an exception, SIGINT, SIGTERM turned into one by `cli.run`) removes
 its temporary and leaves a previous output as it was.
@@ -22,7 +23,9 @@ def check(*, files=(), directories=(), inputs=(), overwrite=False):
     `files` and `directories` map a flag name to its output path, `inputs` a flag name to an
     input path (None values are skipped). An output is refused when it exists and `overwrite`
     is False, when it is an input (same real path, or same device and inode: a symlink or a
-    hardlink), when it would hold an input or another output, or when it cannot be written.
+    hardlink), when it would hold an input or lies inside an input directory (writing it would
+    change the input: a file inside a SavedModel read), when it is another output or would hold
+    one, or when it cannot be written.
     """
     outputs = [(flag, path, False) for flag, path in dict(files).items() if path]
     outputs += [(flag, path, True) for flag, path in dict(directories).items() if path]
@@ -34,12 +37,22 @@ def check(*, files=(), directories=(), inputs=(), overwrite=False):
                     f"--{flag}={path!r} is the input --{input_flag}={input_path!r}: writing it "
                     f"would destroy the input; give another path."
                 )
-            if directory and _inside(input_path, path):
+            if _inside(input_path, path):
                 raise ValueError(
                     f"--{flag}={path!r} holds the input --{input_flag}={input_path!r}, which "
                     f"replacing the directory would delete; give another path."
                 )
+            if _inside(path, input_path):
+                raise ValueError(
+                    f"--{flag}={path!r} lies inside the input --{input_flag}={input_path!r}: "
+                    f"writing it would change the input; give a path outside it."
+                )
         for other_flag, other_path, _ in outputs:
+            if other_flag != flag and _same_file(path, other_path):
+                raise ValueError(
+                    f"--{flag}={path!r} and --{other_flag}={other_path!r} are the same path: "
+                    f"one output would replace the other; give two paths."
+                )
             if other_flag != flag and directory and _inside(other_path, path):
                 raise ValueError(
                     f"--{other_flag}={other_path!r} is inside --{flag}={path!r}; give paths "

@@ -4,12 +4,26 @@
 
 Reads the file with `tf_tsembed.tslib_data.read_csv`, takes its last `seq_len` rows (the columns
 the model reads, by name), calls the SavedModel's `serving_default` and writes the next
-`pred_len` rows as `date,<output names>` in the file's units, dates continuing the file's step.
-Refused (one `error:` line, exit 2): a file missing one of the model's columns, one shorter than
-seq_len, a window whose step varies (the SavedModel would continue its last step), an existing
---out without --overwrite, --out equal to --csv. The output is written to a temporary sibling
-and renamed into place.
+`pred_len` rows as `date,<output names>` in the file's units, dates continuing the file's step
+(written with the csv module: a column name holding a comma or a quote is quoted).
+
+Dates are written naive, as `2018-06-26 20:00:00`: a file's naive dates are continued as they
+are; a file whose dates carry UTC offsets is read as instants converted to UTC (read_csv's note
+says so, printed), so its forecast dates are UTC, written without an offset, and the summary
+line says "dates in UTC".
+
+Refused (one `error:` line, exit 2), before the model is served: a `--model_dir` that is not a
+directory or whose `assets/forecaster.json` is missing, not JSON or lacks what predict reads
+(names_in, names_out, seq_len, pred_len, freq); a file missing one of the model's columns, one
+shorter than seq_len, a window whose step varies (the SavedModel would continue its last step)
+or contradicts the model's freq, dates that are not whole seconds (the served timestamps are
+whole seconds), a value beyond float32 (the served input type); an existing --out without
+--overwrite, --out equal to --csv or to --model_dir or inside it. The output is written to a
+temporary sibling and renamed into place.
 """
+
+import csv
+import os
 
 import numpy as np
 from absl import flags
@@ -18,6 +32,14 @@ from examples import cli, outputs
 
 FLAGS = flags.FLAGS
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+# What predict reads of the metadata, and what each must be.
+METADATA_KEYS = {
+    "names_in": "a non-empty list of column names",
+    "names_out": "a non-empty list of column names",
+    "seq_len": "an integer >= 2",
+    "pred_len": "an integer >= 1",
+    "freq": "a frequency string such as 'h'",
+}
 
 
 def define_flags():
@@ -32,9 +54,77 @@ def define_flags():
         flags.mark_flag_as_required(name)
 
 
+def read_metadata(model_dir):
+    """`tf_tsembed.serving.read_metadata(model_dir)`, checked (`check_metadata`); a ValueError
+    naming --model_dir, the file and what is wrong (was a KeyError, a JSON or an OS error)."""
+    from tf_tsembed import serving
+
+    path = os.path.join(model_dir, "assets", serving.METADATA_FILE)
+    if not os.path.exists(model_dir):
+        raise ValueError(f"--model_dir={model_dir!r} does not exist.")
+    if not os.path.isdir(model_dir):
+        raise ValueError(
+            f"--model_dir={model_dir!r} is not a directory: give the SavedModel directory "
+            f"written by tf_tsembed.serving.export_forecaster."
+        )
+    try:
+        metadata = serving.read_metadata(model_dir)
+    except FileNotFoundError:
+        raise ValueError(
+            f"--model_dir={model_dir!r} is not a forecaster SavedModel written by "
+            f"tf_tsembed.serving.export_forecaster: {path} is missing."
+        ) from None
+    except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError
+        raise ValueError(
+            f"--model_dir={model_dir!r}: {path} is not valid JSON ({error}); re-export the model."
+        ) from None
+    except OSError as error:
+        raise ValueError(f"--model_dir={model_dir!r}: {path} cannot be read: {error}") from None
+    check_metadata(metadata, f"--model_dir={model_dir!r}: {path}")
+    return metadata
+
+
+def check_metadata(metadata, where):
+    """Raises ValueError, starting with `where`, unless `metadata` holds `METADATA_KEYS` as
+    predict reads them."""
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{where} holds a {type(metadata).__name__}, not an object of metadata.")
+    missing = [key for key in METADATA_KEYS if key not in metadata]
+    if missing:
+        raise ValueError(
+            f"{where} lacks the keys {missing} (predict reads {list(METADATA_KEYS)}); re-export "
+            f"the model."
+        )
+    for key, expected in METADATA_KEYS.items():
+        value = metadata[key]
+        if key.startswith("names"):
+            good = (
+                isinstance(value, list) and value and all(isinstance(name, str) for name in value)
+            )
+        elif key == "freq":
+            good = isinstance(value, str) and _parses_as_freq(value)
+        else:
+            low = 2 if key == "seq_len" else 1
+            good = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        if not good:
+            raise ValueError(f"{where}: {key} must be {expected}; it is {value!r}.")
+
+
+def _parses_as_freq(freq):
+    from tf_tsembed.timefeatures import parse_freq_multiple
+
+    try:
+        parse_freq_multiple(freq)
+    except ValueError:
+        return False
+    return True
+
+
 def window(path, dates, names, values, metadata):
     """`(values (1, seq_len, enc_in) float32, timestamps (1, seq_len) int64)` of the file's last
-    seq_len rows of the model's input columns; ValueError naming what is missing or irregular."""
+    seq_len rows of the model's input columns; ValueError naming what is missing or irregular:
+    dates not whole seconds, an uneven step or one contradicting the model's freq, a value
+    beyond float32."""
     names_in, seq_len = metadata["names_in"], metadata["seq_len"]
     missing = [name for name in names_in if name not in names]
     if missing:
@@ -47,7 +137,17 @@ def window(path, dates, names, values, metadata):
             f"{path} has {len(dates)} rows; the model reads the last seq_len={seq_len} rows."
         )
     columns = [names.index(name) for name in names_in]
-    stamps = np.asarray(dates[-seq_len:], "datetime64[s]")
+    first_row = len(dates) - seq_len + 1  # 1-based, among the file's data rows
+    exact = np.asarray(dates[-seq_len:], "datetime64[ns]")
+    fractional = exact.astype(np.int64) % 1_000_000_000 != 0
+    if np.any(fractional):
+        first = int(np.argmax(fractional))
+        raise ValueError(
+            f"{path}: row {first_row + first} of the data ({exact[first]}) is not a whole "
+            f"second; the SavedModel's timestamps are whole seconds (the fraction would be "
+            f"dropped): round the dates to seconds."
+        )
+    stamps = exact.astype("datetime64[s]")
     steps = np.diff(stamps)
     if np.any(steps != steps[-1]):
         first = int(np.argmax(steps != steps[-1]))
@@ -56,45 +156,88 @@ def window(path, dates, names, values, metadata):
             f"{stamps[first + 1]} ({steps[first]}) differs from the window's last step "
             f"({steps[-1]}); the forecast continues a regular step."
         )
-    window_values = values[-seq_len:, columns].astype(np.float32)[None]
-    return window_values, stamps.astype(np.int64)[None]
+    _check_freq(path, exact, metadata["freq"])
+    window_values = values[-seq_len:, columns]
+    too_large = np.abs(window_values) > np.finfo(np.float32).max
+    if np.any(too_large):
+        row, column = np.argwhere(too_large)[0]
+        raise ValueError(
+            f"{path}: row {first_row + row} of the data ({exact[row]}), column "
+            f"{names_in[column]!r}: {window_values[row, column]:g} is beyond float32 "
+            f"(max {np.finfo(np.float32).max:.4g}), the SavedModel's input type; rescale it."
+        )
+    return window_values.astype(np.float32)[None], stamps.astype(np.int64)[None]
+
+
+def _check_freq(path, dates, freq):
+    """Refuses an evenly spaced window whose step contradicts the model's freq
+    (`examples.data.check_freq`: an hourly model would forecast a 15-minute file)."""
+    from examples import data  # TensorFlow: not at import, so that --help answers at once
+
+    try:
+        data.check_freq(freq, dates, flag="freq")
+    except ValueError:
+        step = np.timedelta64(int(data.median_step_seconds(dates)), "s")
+        raise ValueError(
+            f"{path}: the window's rows are {step} apart ({data.infer_freq(dates)!r}), but the "
+            f"model in --model_dir was trained at freq {freq!r}: its time features and "
+            f"future dates would not fit; give a file of the model's step."
+        ) from None
 
 
 def write_forecast(path, timestamps, forecast, names_out, overwrite):
     """Writes `date,<names_out>` rows atomically; dates formatted like '2018-06-26 20:00:00'."""
     dates = timestamps.astype("datetime64[s]").astype(object)
     with outputs.replacing_file(path, overwrite=overwrite, newline="") as file:
-        file.write(",".join(["date", *names_out]) + "\n")
+        writer = csv.writer(file, lineterminator="\n")  # quotes a name with a comma or quote
+        writer.writerow(["date", *names_out])
         for date, row in zip(dates, forecast):
-            file.write(",".join([date.strftime(DATE_FORMAT), *(repr(float(v)) for v in row)]))
-            file.write("\n")
+            writer.writerow([date.strftime(DATE_FORMAT), *(repr(float(v)) for v in row)])
 
 
 def main(argv):
     del argv
     from tf_tsembed import serving, tslib_data
 
-    outputs.check(files={"out": FLAGS.out}, inputs={"csv": FLAGS.csv}, overwrite=FLAGS.overwrite)
-    try:
-        metadata = serving.read_metadata(FLAGS.model_dir)
-    except FileNotFoundError as error:
-        raise ValueError(f"--model_dir: {error}") from None
-    dates, names, values = tslib_data.read_csv(FLAGS.csv)
+    outputs.check(
+        files={"out": FLAGS.out},
+        inputs={"model_dir": FLAGS.model_dir, "csv": FLAGS.csv},
+        overwrite=FLAGS.overwrite,
+    )
+    metadata = read_metadata(FLAGS.model_dir)
+    notes = []
+    dates, names, values = tslib_data.read_csv(FLAGS.csv, notes=notes)
+    for note in notes:
+        print(f"note: {note}", flush=True)
+    utc = any("UTC offsets" in note for note in notes)
     window_values, timestamps = window(FLAGS.csv, dates, names, values, metadata)
     import tensorflow as tf
 
-    signature = tf.saved_model.load(FLAGS.model_dir).signatures[serving.SIGNATURE_KEY]
+    try:
+        loaded = tf.saved_model.load(FLAGS.model_dir)
+        signature = loaded.signatures[serving.SIGNATURE_KEY]
+    except (OSError, KeyError) as error:
+        raise ValueError(
+            f"--model_dir={FLAGS.model_dir!r} does not serve {serving.SIGNATURE_KEY!r}: {error}"
+        ) from None
     served = signature(values=tf.constant(window_values), timestamps=tf.constant(timestamps))
     forecast = served["forecast"].numpy()[0]
     if not np.all(np.isfinite(forecast)):
         raise RuntimeError("the SavedModel returned non-finite forecasts; nothing written.")
+    if forecast.shape[-1] != len(metadata["names_out"]):
+        raise ValueError(
+            f"--model_dir={FLAGS.model_dir!r} forecasts {forecast.shape[-1]} series but its "
+            f"metadata names {len(metadata['names_out'])} ({metadata['names_out']}); nothing "
+            f"written."
+        )
     write_forecast(
         FLAGS.out, served["timestamps"].numpy()[0], forecast, metadata["names_out"],
         FLAGS.overwrite,
     )  # fmt: skip
+    zone = "; dates in UTC (the file's UTC offsets converted; written without offset)"
     print(
         f"{len(forecast)} rows forecast after {np.datetime_as_string(dates[-1], 's')} written to "
-        f"{FLAGS.out}"
+        f"{FLAGS.out}{zone if utc else ''}"
     )
 
 

@@ -824,6 +824,26 @@ def cli_output_inside_output(at):
     outputs.check(files={"json": str(saved / "out.json")}, directories={"export_dir": str(saved)})
 
 
+@case("cli-output-inside-input")
+def cli_output_inside_input(at):
+    served = _outputs_dir() / "served"
+    (served / "assets").mkdir(parents=True)
+    (served / "assets" / "forecaster.json").write_text("{}")
+    at("call")
+    outputs.check(
+        files={"out": str(served / "assets" / "forecaster.json")},
+        inputs={"model_dir": str(served)},
+        overwrite=True,
+    )
+
+
+@case("cli-outputs-same-path")
+def cli_outputs_same_path(at):
+    path = str(_outputs_dir() / "P")
+    at("call")
+    outputs.check(files={"json": path}, directories={"export_dir": path})
+
+
 @case("cli-output-appeared")
 def cli_output_appeared(at):
     path = _outputs_dir() / "out.json"
@@ -1029,7 +1049,7 @@ def serving_export_exists(at):
     _export(str(export_dir))
 
 
-_PREDICT_METADATA = {"names_in": ["a", "OT"], "seq_len": 4}
+_PREDICT_METADATA = {"names_in": ["a", "OT"], "seq_len": 4, "freq": "h"}
 
 
 def _hours(count):
@@ -1054,6 +1074,58 @@ def predict_irregular_step(at):
     dates[3] += np.timedelta64(30, "m")
     at("call")
     predict.window("f.csv", dates, ["a", "OT"], np.zeros((6, 2)), _PREDICT_METADATA)
+
+
+def _model_dir(metadata_text):
+    model_dir = _outputs_dir() / "served"
+    (model_dir / "assets").mkdir(parents=True)
+    (model_dir / "assets" / serving.METADATA_FILE).write_text(metadata_text)
+    return str(model_dir)
+
+
+@case("predict-model-dir-a-file")
+def predict_model_dir_a_file(at):
+    path = _outputs_dir() / "model.keras"
+    path.write_text("")
+    at("call")
+    predict.read_metadata(str(path))
+
+
+@case("predict-metadata-not-json")
+def predict_metadata_not_json(at):
+    model_dir = _model_dir("{names_in: 1}")
+    at("call")
+    predict.read_metadata(model_dir)
+
+
+@case("predict-metadata-missing-keys")
+def predict_metadata_missing_keys(at):
+    model_dir = _model_dir('{"names_in": ["OT"], "names_out": ["OT"], "seq_len": 4}')
+    at("call")
+    predict.read_metadata(model_dir)
+
+
+@case("predict-freq-contradicts-window")
+def predict_freq_contradicts_window(at):
+    dates = np.datetime64("2018-06-26T00", "ns") + np.arange(6) * np.timedelta64(15, "m")
+    at("call")
+    predict.window("f.csv", dates, ["a", "OT"], np.zeros((6, 2)), _PREDICT_METADATA)
+
+
+@case("predict-fractional-seconds")
+def predict_fractional_seconds(at):
+    dates = _hours(6)
+    dates[3] += np.timedelta64(500, "ms")
+    at("call")
+    predict.window("f.csv", dates, ["a", "OT"], np.zeros((6, 2)), _PREDICT_METADATA)
+
+
+@case("predict-beyond-float32")
+def predict_beyond_float32(at):
+    values = np.zeros((6, 2))
+    values[4, 1] = 1e39
+    at("call")
+    predict.window("f.csv", _hours(6), ["a", "OT"], values, _PREDICT_METADATA)
 
 
 @case("tslib-embed-fixed")

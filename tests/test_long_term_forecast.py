@@ -516,6 +516,34 @@ def test_long_term_forecast_writes_json_and_a_savedmodel_that_reloads(
     assert "shuffle" not in result.stderr  # no Keras warning from our own fit call
 
 
+def test_features_ms_exports_the_package_model_serving_the_target(tmp_path):
+    # --features MS trained a keras.Model wrapper (the target's column of the model's output)
+    # and handed it to export_forecaster, which refused it with a TypeError after training.
+    path = os.path.join(str(tmp_path), "small.csv")
+    _synthetic_csv(path, 400)
+    out, export_dir = os.path.join(str(tmp_path), "out.json"), os.path.join(str(tmp_path), "saved")
+    args = ["--csv", path, "--model", "itransformer", "--features", "MS", "--seq_len", "24",
+            "--pred_len", "12", "--epochs", "1", "--steps_per_epoch", "1", "--d_model", "8",
+            "--d_ff", "8", "--e_layers", "1", "--n_heads", "2", "--batch_size", "16",
+            "--json", out, "--export_dir", export_dir]  # fmt: skip
+    result = _run(SCRIPT, args, tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert f"SavedModel written to {export_dir} (raw values and timestamps in" in result.stdout
+    with open(out) as file:
+        assert json.load(file)["features"] == "MS"
+    with open(os.path.join(export_dir, "assets", "forecaster.json")) as file:
+        served = json.load(file)
+    assert served["features"] == "MS" and served["model"] == "ITransformer"
+    assert served["names_in"] == ["HUFL", "MULL", "OT"] and served["names_out"] == ["OT"]
+    signature = tf.saved_model.load(export_dir).signatures["serving_default"]
+    hours = np.datetime64("2016-07-17T16", "h") + np.arange(24)
+    forecast = signature(
+        values=tf.ones((1, 24, 3)),
+        timestamps=tf.constant(hours.astype("datetime64[s]").astype(np.int64)[None]),
+    )["forecast"]
+    assert forecast.shape == (1, 12, 1) and np.all(np.isfinite(forecast.numpy()))
+
+
 def test_help_exits_0_without_tensorflow_and_names_the_settings():
     args = ["--help", "--model", "timesnet", "--csv", "/data/ETTh1.csv", "--pred_len", "336"]
     result = subprocess.run(

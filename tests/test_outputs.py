@@ -55,6 +55,28 @@ def test_check_refuses_an_output_that_is_an_input(tmp_path):
     assert csv_path.read_text() == "date,OT\n"
 
 
+def test_check_refuses_an_output_inside_an_input_directory_and_two_same_outputs(tmp_path):
+    # examples.predict --out served/assets/forecaster.json --overwrite destroyed the model's
+    # metadata: an output inside an input directory (--model_dir) is refused, as is the
+    # directory itself.
+    served = tmp_path / "served"
+    (served / "assets").mkdir(parents=True)
+    (served / "assets" / "forecaster.json").write_text("{}")
+    (tmp_path / "served_link").symlink_to(served)
+    inputs = {"model_dir": str(served), "csv": str(tmp_path / "data.csv")}
+    for out in ("served/assets/forecaster.json", "served_link/assets/new.csv", "served/x.csv"):
+        with pytest.raises(ValueError, match="--out=.* lies inside the input --model_dir="):
+            outputs.check(files={"out": str(tmp_path / out)}, inputs=inputs, overwrite=True)
+    with pytest.raises(ValueError, match="--out=.* is the input --model_dir="):
+        outputs.check(files={"out": str(served)}, inputs=inputs, overwrite=True)
+    assert (served / "assets" / "forecaster.json").read_text() == "{}"
+    outputs.check(files={"out": str(tmp_path / "forecast.csv")}, inputs=inputs)
+    # --json P --export_dir P was found only after training ("appeared during the run").
+    same = str(tmp_path / "P")
+    with pytest.raises(ValueError, match="--json=.*P' and --export_dir=.*P' are the same path"):
+        outputs.check(files={"json": same}, directories={"export_dir": same})
+
+
 def test_a_file_is_replaced_only_when_written_whole(tmp_path):
     path = tmp_path / "out.json"
     outputs.write_json(str(path), {"mse": 0.5})

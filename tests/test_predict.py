@@ -5,15 +5,19 @@ whose values equal the SavedModel's on the file's last 96 rows and whose dates c
 """
 
 import csv
+import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
+from examples import predict
 from tf_tsembed import serving, tslib_data
 from tf_tsembed.models import ForecastConfig, ITransformer
 
@@ -143,6 +147,111 @@ def test_refusals_name_the_problem(served, tmp_path):
     assert not os.path.exists(out)
 
 
+@pytest.mark.slow
+def test_bad_model_dirs_windows_and_outputs_are_one_error_line(served, tmp_path):
+    csv_path = _synthetic_csv(str(tmp_path / "series.csv"))
+    out = str(tmp_path / "forecast.csv")
+    a_file = tmp_path / "model.keras"
+    a_file.write_text("")
+    trimmed = tmp_path / "trimmed"
+    shutil.copytree(served, trimmed)
+    metadata_path = trimmed / "assets" / "forecaster.json"
+    metadata = json.loads(metadata_path.read_text())
+    del metadata["names_out"]
+    metadata_path.write_text(json.dumps(metadata))
+    quarter = _synthetic_csv(str(tmp_path / "quarter.csv"))  # hourly dates made 15-minute ones
+    with open(quarter) as file:
+        header, *rows = file.read().splitlines()
+    starts = np.datetime64("2018-06-20T00:00", "m") + 15 * np.arange(len(rows))
+    rows = [
+        f"{str(d).replace('T', ' ')}:00,{row.partition(',')[2]}" for d, row in zip(starts, rows)
+    ]
+    open(quarter, "w").write("\n".join([header, *rows]) + "\n")
+    metadata_file = os.path.join(served, "assets", "forecaster.json")
+    before = open(metadata_file).read()
+    cases = [
+        (["--model_dir", str(a_file), "--csv", csv_path, "--out", out],
+         f"error: --model_dir={str(a_file)!r} is not a directory"),
+        (["--model_dir", str(trimmed), "--csv", csv_path, "--out", out],
+         f"error: --model_dir={str(trimmed)!r}: {metadata_path} lacks the keys ['names_out']"),
+        (["--model_dir", served, "--csv", quarter, "--out", out],
+         "the window's rows are 900 seconds apart ('15min'), but the model in --model_dir was "
+         "trained at freq 'h'"),
+        (["--model_dir", served, "--csv", csv_path, "--out", metadata_file, "--overwrite"],
+         f"lies inside the input --model_dir={served!r}"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = _predict(*args)
+        assert result.returncode == 2, result.stderr[-3000:]
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "Traceback" not in result.stderr
+        assert message in result.stderr.splitlines()[-1], result.stderr[-3000:]
+    assert not os.path.exists(out) and open(metadata_file).read() == before
+
+
+@pytest.mark.slow
+def test_dates_with_utc_offsets_are_forecast_in_utc_and_said_so(served, tmp_path):
+    plain = _synthetic_csv(str(tmp_path / "plain.csv"))
+    with open(plain) as file:
+        header, *rows = file.read().splitlines()
+    # The same instants written at +02:00: 2018-06-20 00:00 UTC is 02:00+02:00.
+    hours = np.datetime64("2018-06-20T02", "h") + np.arange(len(rows))
+    shifted = str(tmp_path / "offsets.csv")
+    with open(shifted, "w") as file:
+        file.write(header + "\n")
+        for hour, row in zip(hours, rows):
+            date = str(hour.astype("datetime64[s]")).replace("T", " ")
+            file.write(f"{date}+02:00,{row.partition(',')[2]}\n")
+    out = str(tmp_path / "forecast.csv")
+    result = _predict("--model_dir", served, "--csv", shifted, "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "note: " in result.stdout and "converted to UTC" in result.stdout
+    assert "96 rows forecast after 2018-06-26T05:00:00 written to" in result.stdout
+    assert result.stdout.rstrip().endswith("; dates in UTC (the file's UTC offsets converted; "
+                                           "written without offset)")  # fmt: skip
+    _check_output(out, served, plain)  # the UTC dates and values of the naive UTC file
+
+
+def test_names_with_commas_and_quotes_read_back_as_written(tmp_path):
+    names = ["load, kW", 'say "OT"', "plain"]
+    stamps = (np.datetime64("2018-06-26T20", "h") + np.arange(3)).astype("datetime64[s]")
+    forecast = np.array([[1.5, -2.25, 3.0], [4.0, 5.125, 6.0], [7.0, 8.0, 9.5e-7]], "float32")
+    out = str(tmp_path / "forecast.csv")
+    predict.write_forecast(out, stamps.astype(np.int64), forecast, names, overwrite=False)
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["date", *names]
+    np.testing.assert_array_equal(frame[names].to_numpy(), forecast.astype(np.float64))
+    assert list(frame["date"]) == ["2018-06-26 20:00:00", "2018-06-26 21:00:00",
+                                   "2018-06-26 22:00:00"]  # fmt: skip
+    dates, read_names, values = tslib_data.read_csv(out)
+    assert read_names == names and np.array_equal(values, forecast.astype(np.float64))
+
+
 def test_help_exits_0():
     result = _predict("--help")
     assert result.returncode == 0 and "--model_dir" in result.stdout
+    assert 'says "dates in UTC"' in result.stdout  # the docstring says how dates are written
+
+
+def test_help_answers_without_tensorflow():
+    # --help took ~3 s and printed TensorFlow's start-up lines when predict imported it.
+    result = subprocess.run(
+        [sys.executable, "-c", _HELP_WITHOUT_TENSORFLOW, "--help"],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--model_dir [required]:" in result.stdout
+    assert "tensorflow imported: False" in result.stdout and result.stderr == ""
+
+
+# Runs predict's --help in-process and reports whether TensorFlow got imported.
+_HELP_WITHOUT_TENSORFLOW = """
+import atexit, runpy, sys
+atexit.register(lambda: print("tensorflow imported:", "tensorflow" in sys.modules))
+sys.argv = ["predict.py", *sys.argv[1:]]
+runpy.run_module("examples.predict", run_name="__main__")
+"""

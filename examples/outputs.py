@@ -14,7 +14,6 @@ output is written).
 import contextlib
 import json
 import os
-import tempfile
 
 
 def check(*, files=(), directories=(), inputs=(), overwrite=False):
@@ -27,33 +26,35 @@ def check(*, files=(), directories=(), inputs=(), overwrite=False):
     change the input: a file inside a SavedModel read), when it is another output or would hold
     one, or when it cannot be written.
     """
+    from tf_tsembed import atomic
+
     outputs = [(flag, path, False) for flag, path in dict(files).items() if path]
     outputs += [(flag, path, True) for flag, path in dict(directories).items() if path]
     inputs = [(flag, path) for flag, path in dict(inputs).items() if path]
     for flag, path, directory in outputs:
         for input_flag, input_path in inputs:
-            if _same_file(path, input_path):
+            if atomic.same_file(path, input_path):
                 raise ValueError(
                     f"--{flag}={path!r} is the input --{input_flag}={input_path!r}: writing it "
                     f"would destroy the input; give another path."
                 )
-            if _inside(input_path, path):
+            if atomic.inside(input_path, path):
                 raise ValueError(
                     f"--{flag}={path!r} holds the input --{input_flag}={input_path!r}, which "
                     f"replacing the directory would delete; give another path."
                 )
-            if _inside(path, input_path):
+            if atomic.inside(path, input_path):
                 raise ValueError(
                     f"--{flag}={path!r} lies inside the input --{input_flag}={input_path!r}: "
                     f"writing it would change the input; give a path outside it."
                 )
         for other_flag, other_path, _ in outputs:
-            if other_flag != flag and _same_file(path, other_path):
+            if other_flag != flag and atomic.same_file(path, other_path):
                 raise ValueError(
                     f"--{flag}={path!r} and --{other_flag}={other_path!r} are the same path: "
                     f"one output would replace the other; give two paths."
                 )
-            if other_flag != flag and directory and _inside(other_path, path):
+            if other_flag != flag and directory and atomic.inside(other_path, path):
                 raise ValueError(
                     f"--{other_flag}={other_path!r} is inside --{flag}={path!r}; give paths "
                     f"outside each other."
@@ -64,39 +65,35 @@ def check(*, files=(), directories=(), inputs=(), overwrite=False):
                 f"--{flag}={path!r} exists; give --overwrite to replace it (it is kept until the "
                 f"new one is written and checked), or another path."
             )
+        if directory:
+            try:  # a folder of other files is never replaced, --overwrite or not
+                atomic.check_replaceable(
+                    path, directory=True, overwrite=True, earlier=atomic.SAVED_MODEL_FILE
+                )
+            except FileExistsError as error:
+                raise ValueError(f"--{flag}: {error} Give another path.") from None
 
 
 def check_writable(flag, path, directory=False):
     """Raises ValueError, before any training, unless the run can write `path` (`--flag`): a
     file, or with `directory=True` a directory (created if missing)."""
-    path = os.path.abspath(path)
-    if os.path.isdir(path) and not directory:
-        raise ValueError(f"--{flag}={path!r} is a directory; give a file path.")
-    if os.path.exists(path) and not os.path.isdir(path) and directory:
-        raise ValueError(f"--{flag}={path!r} is a file; give a directory path.")
-    # The output is written beside itself and renamed: its parent must take a new entry. The
-    # nearest existing ancestor is where the first directory would be created.
-    ancestor = os.path.dirname(path)
-    while not os.path.exists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        raise ValueError(f"--{flag}={path!r} cannot be written: {ancestor!r} is not a directory.")
-    try:
-        # Creating a file is the only test that root and read-only file systems both answer.
-        tempfile.TemporaryFile(dir=ancestor).close()
-    except OSError as error:
-        raise ValueError(f"--{flag}={path!r} cannot be written: {error.strerror}.") from None
+    from tf_tsembed import atomic
+
+    atomic.check_writable(path, directory=directory, name=f"--{flag}={os.path.abspath(path)!r}")
 
 
 @contextlib.contextmanager
 def replacing(path, *, directory=False, overwrite=False):
     """`tf_tsembed.atomic.replacing`, an output that appeared during the run refused in the
     scripts' words: `check` refused an existing one before training, this one that appeared
-    since (ValueError)."""
+    since (ValueError). A directory output is a SavedModel: only an earlier one is replaced."""
     from tf_tsembed import atomic
 
+    earlier = atomic.SAVED_MODEL_FILE if directory else None
     try:
-        with atomic.replacing(path, directory=directory, overwrite=overwrite) as temporary:
+        with atomic.replacing(
+            path, directory=directory, overwrite=overwrite, earlier=earlier
+        ) as temporary:
             yield temporary
     except FileExistsError:
         if overwrite or not os.path.lexists(path):
@@ -119,19 +116,3 @@ def write_json(path, value, *, overwrite=False):
     text = json.dumps(value, indent=2, allow_nan=False) + "\n"
     with replacing_file(path, overwrite=overwrite) as file:
         file.write(text)
-
-
-def _same_file(a, b):
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        sa, sb = os.stat(a), os.stat(b)
-    except OSError:
-        return False
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
-
-
-def _inside(path, directory):
-    """Whether `path` lies under `directory` (real paths)."""
-    path, directory = os.path.realpath(path), os.path.realpath(directory)
-    return os.path.commonpath([path, directory]) == directory and path != directory

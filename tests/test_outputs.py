@@ -95,17 +95,27 @@ def test_a_file_is_replaced_only_when_written_whole(tmp_path):
 
 
 def test_a_directory_is_swapped_in_and_the_backup_removed(tmp_path):
+    # A directory output is a SavedModel: what it holds is named as one's.
     path = tmp_path / "saved"
     with outputs.replacing(str(path), directory=True) as temporary:
-        (tmp_path / temporary / "a").write_text("old")
+        (tmp_path / temporary / "saved_model.pb").write_text("old")
     with pytest.raises(OSError):
         with outputs.replacing(str(path), directory=True, overwrite=True) as temporary:
-            (tmp_path / temporary / "a").write_text("half")
+            (tmp_path / temporary / "saved_model.pb").write_text("half")
             raise OSError("disk full")
-    assert os.listdir(path) == ["a"] and (path / "a").read_text() == "old"
+    assert os.listdir(path) == ["saved_model.pb"]
+    assert (path / "saved_model.pb").read_text() == "old"
     with outputs.replacing(str(path), directory=True, overwrite=True) as temporary:
-        (tmp_path / temporary / "b").write_text("new")
-    assert os.listdir(path) == ["b"] and _siblings(tmp_path) == []
+        (tmp_path / temporary / "saved_model.pb").write_text("new")
+        (tmp_path / temporary / "variables").mkdir()
+    assert sorted(os.listdir(path)) == ["saved_model.pb", "variables"]
+    assert (path / "saved_model.pb").read_text() == "new" and _siblings(tmp_path) == []
+    # A folder of other files is refused before training, --overwrite or not, and kept.
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="--export_dir: .*not an earlier output"):
+        outputs.check(directories={"export_dir": str(tmp_path / "notes")}, overwrite=True)
+    assert os.listdir(tmp_path / "notes") == ["notes.txt"]
 
 
 def test_export_mismatch_is_a_clear_error_and_leaves_the_old_export(tmp_path, monkeypatch):

@@ -341,7 +341,6 @@ def _served_against_keras(name, flags, checkpoint, export_dir, csv_path, dates, 
     timestamps) against the Keras model on the same rows scaled with the training rows'
     StandardScaler (`values[:train]` reordered by `order`), TSLib's time features and dec_inp,
     unscaled: max |difference| <= 1e-5 * max |forecast|."""
-    import tensorflow as tf
 
     from tf_tsembed.timefeatures import time_features
 
@@ -506,9 +505,7 @@ def test_a_trained_pytorch_timesnet_gives_its_test_errors_through_our_model(tmp_
     if not ETTH1.exists():
         pytest.skip(f"{ETTH1} is not there")
     _torch()
-    from examples import data, recipes
-    from examples.evaluation import errors
-    from tf_tsembed import serving, tslib_data
+    from benchmarks import converted_timesnet
 
     windows = 200
     checkpoint, results = tmp_path / "checkpoint.pth", tmp_path / "torch.json"
@@ -520,43 +517,13 @@ def test_a_trained_pytorch_timesnet_gives_its_test_errors_through_our_model(tmp_
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-2000:]
     expected = json.loads(results.read_text())
-    size = recipes.settings("timesnet", "ETTh1", 96, {})
-    model = tslib.load_checkpoint(
-        checkpoint,
-        options={"padding": "last_rows"},  # the control trains TSLib 2023's TimesNet
-        model="TimesNet",
-        **{key: size[key] for key in ("d_model", "d_ff", "e_layers", "top_k")},
-    )
-    loaded = data.load_benchmark(str(ETTH1), None, "M", "OT", None, 96, 96)
-    starts = loaded["starts"][2][:windows]
-    # One window a batch: TimesNet's periods are the batch's, and TSLib tests one at a time.
-    test = data.make_dataset(
-        loaded["series"], loaded["series"], starts, 96, 96, 1, marks=loaded["marks"], label_len=48
-    )
-    truth = np.concatenate([future.numpy() for _, future in test])
-    mse, mae = errors(model.predict(test, verbose=0), truth)
-    print(f"PyTorch {expected['mse']:.8f} / {expected['mae']:.8f}, ours {mse:.8f} / {mae:.8f}")
-    assert mse == pytest.approx(expected["mse"], rel=1e-6)
-    assert mae == pytest.approx(expected["mae"], rel=1e-6)
-
-    # The same through the served SavedModel, from the file's raw rows and their timestamps.
-    names, mean, scale = tslib_data.train_scaler(str(ETTH1.parent), ETTH1.name, "ETTh1")
-    served_dir = str(tmp_path / "served")
-    serving.export_forecaster(model, served_dir, mean=mean, scale=scale, names=names)
-    serve = tf.saved_model.load(served_dir).signatures["serving_default"]
-    dates, _, values = tslib_data.read_csv(str(ETTH1))
-    seconds = dates.astype("datetime64[s]").astype(np.int64)
-    forecasts = [
-        serve(
-            values=tf.constant(values[None, start : start + 96], tf.float32),
-            timestamps=tf.constant(seconds[None, start : start + 96]),
-        )["forecast"].numpy()
-        for start in starts
-    ]
-    served_mse, served_mae = errors((np.concatenate(forecasts) - mean) / scale, truth)
-    print(f"served from raw values and timestamps: {served_mse:.8f} / {served_mae:.8f}")
-    assert served_mse == pytest.approx(expected["mse"], rel=1e-6)
-    assert served_mae == pytest.approx(expected["mae"], rel=1e-6)
+    # Through the converted Keras model on TSLib's inputs, and through the served SavedModel
+    # from the file's raw rows and their timestamps.
+    result = converted_timesnet.test_errors(str(ETTH1), checkpoint, windows)
+    print(f"PyTorch {expected['mse']:.8f} / {expected['mae']:.8f}, ours {result}")
+    for mse, mae in result.values():
+        assert mse == pytest.approx(expected["mse"], rel=1e-6)
+        assert mae == pytest.approx(expected["mae"], rel=1e-6)
 
 
 # --- what the command line refuses before it writes (each in-process) --------------------------

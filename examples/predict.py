@@ -23,7 +23,6 @@ temporary sibling and renamed into place.
 """
 
 import csv
-import os
 
 import numpy as np
 from absl import flags
@@ -32,14 +31,6 @@ from examples import cli, outputs
 
 FLAGS = flags.FLAGS
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-# What predict reads of the metadata, and what each must be.
-METADATA_KEYS = {
-    "names_in": "a non-empty list of column names",
-    "names_out": "a non-empty list of column names",
-    "seq_len": "an integer >= 2",
-    "pred_len": "an integer >= 1",
-    "freq": "a frequency string such as 'h'",
-}
 
 
 def define_flags():
@@ -55,69 +46,17 @@ def define_flags():
 
 
 def read_metadata(model_dir):
-    """`tf_tsembed.serving.read_metadata(model_dir)`, checked (`check_metadata`); a ValueError
-    naming --model_dir, the file and what is wrong (was a KeyError, a JSON or an OS error)."""
+    """`tf_tsembed.serving.read_metadata(model_dir)`, its refusals (not a directory, no or bad
+    metadata) a ValueError naming --model_dir."""
     from tf_tsembed import serving
 
-    path = os.path.join(model_dir, "assets", serving.METADATA_FILE)
-    if not os.path.exists(model_dir):
-        raise ValueError(f"--model_dir={model_dir!r} does not exist.")
-    if not os.path.isdir(model_dir):
-        raise ValueError(
-            f"--model_dir={model_dir!r} is not a directory: give the SavedModel directory "
-            f"written by tf_tsembed.serving.export_forecaster."
-        )
     try:
-        metadata = serving.read_metadata(model_dir)
-    except FileNotFoundError:
-        raise ValueError(
-            f"--model_dir={model_dir!r} is not a forecaster SavedModel written by "
-            f"tf_tsembed.serving.export_forecaster: {path} is missing."
-        ) from None
-    except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError
-        raise ValueError(
-            f"--model_dir={model_dir!r}: {path} is not valid JSON ({error}); re-export the model."
-        ) from None
-    except OSError as error:
-        raise ValueError(f"--model_dir={model_dir!r}: {path} cannot be read: {error}") from None
-    check_metadata(metadata, f"--model_dir={model_dir!r}: {path}")
-    return metadata
-
-
-def check_metadata(metadata, where):
-    """Raises ValueError, starting with `where`, unless `metadata` holds `METADATA_KEYS` as
-    predict reads them."""
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{where} holds a {type(metadata).__name__}, not an object of metadata.")
-    missing = [key for key in METADATA_KEYS if key not in metadata]
-    if missing:
-        raise ValueError(
-            f"{where} lacks the keys {missing} (predict reads {list(METADATA_KEYS)}); re-export "
-            f"the model."
-        )
-    for key, expected in METADATA_KEYS.items():
-        value = metadata[key]
-        if key.startswith("names"):
-            good = (
-                isinstance(value, list) and value and all(isinstance(name, str) for name in value)
-            )
-        elif key == "freq":
-            good = isinstance(value, str) and _parses_as_freq(value)
-        else:
-            low = 2 if key == "seq_len" else 1
-            good = isinstance(value, int) and not isinstance(value, bool) and value >= low
-        if not good:
-            raise ValueError(f"{where}: {key} must be {expected}; it is {value!r}.")
-
-
-def _parses_as_freq(freq):
-    from tf_tsembed.timefeatures import parse_freq_multiple
-
-    try:
-        parse_freq_multiple(freq)
-    except ValueError:
-        return False
-    return True
+        return serving.read_metadata(model_dir)
+    except ValueError as error:
+        text = str(error)  # about the directory ('PATH is not ...') or a file in it
+        if text.startswith(repr(model_dir)):
+            raise ValueError(f"--model_dir={text}") from None
+        raise ValueError(f"--model_dir={model_dir!r}: {text}") from None
 
 
 def window(path, dates, names, values, metadata):

@@ -393,16 +393,68 @@ def export_forecaster(model, export_dir, *, mean, scale, names, features="M", ov
 
 def read_metadata(export_dir):
     """The metadata dict of an `export_forecaster` SavedModel, read from its JSON asset (no
-    TensorFlow needed)."""
-    path = os.path.join(os.fspath(export_dir), "assets", METADATA_FILE)
+    TensorFlow needed), with what a client reads of it checked (`METADATA_KEYS`).
+
+    Raises ValueError naming the path and the problem: not a directory, not a forecaster
+    export (no metadata file), a file that is not JSON, keys missing or of the wrong kind.
+    """
+    export_dir = os.fspath(export_dir)
+    path = os.path.join(export_dir, "assets", METADATA_FILE)
+    if not os.path.isdir(export_dir):
+        what = "does not exist" if not os.path.lexists(export_dir) else "is not a directory"
+        raise ValueError(
+            f"{export_dir!r} {what}: give the SavedModel directory written by "
+            f"tf_tsembed.serving.export_forecaster."
+        )
     try:
         with open(path) as file:
-            return json.load(file)
+            metadata = json.load(file)
     except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{export_dir} is not a forecaster SavedModel written by export_forecaster: "
-            f"{path} is missing."
+        raise ValueError(
+            f"{export_dir!r} is not a forecaster SavedModel written by "
+            f"tf_tsembed.serving.export_forecaster: {path} is missing."
         ) from None
+    except ValueError as error:  # json.JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path} is not valid JSON ({error}); re-export the model.") from None
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read: {error}") from None
+    _check_metadata(metadata, path)
+    return metadata
+
+
+# What a client (examples/predict.py) reads of the metadata, and what each must be.
+METADATA_KEYS = {
+    "names_in": "a non-empty list of column names",
+    "names_out": "a non-empty list of column names",
+    "seq_len": "an integer >= 2",
+    "pred_len": "an integer >= 1",
+    "freq": "a frequency string such as 'h'",
+}
+
+
+def _check_metadata(metadata, path):
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path} holds a {type(metadata).__name__}, not an object of metadata.")
+    missing = [key for key in METADATA_KEYS if key not in metadata]
+    if missing:
+        raise ValueError(
+            f"{path} lacks the keys {missing} (a client reads {list(METADATA_KEYS)}); re-export "
+            f"the model."
+        )
+    for key, expected in METADATA_KEYS.items():
+        value = metadata[key]
+        if key.startswith("names"):
+            good = isinstance(value, list) and value and all(isinstance(n, str) for n in value)
+        elif key == "freq":
+            try:
+                good = isinstance(value, str) and bool(parse_freq_multiple(value))
+            except ValueError:
+                good = False
+        else:
+            low = 2 if key == "seq_len" else 1
+            good = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        if not good:
+            raise ValueError(f"{path}: {key} must be {expected}; it is {value!r}.")
 
 
 def convert_to_tflite(export_dir, select_tf_ops=False):

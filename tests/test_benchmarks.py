@@ -153,7 +153,7 @@ def test_serving_cli_reports_each_variant(tmp_path):
     assert "| jit_compile=False |" in result.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_timesnet_step_times_every_variant_and_the_parts_of_a_step(tmp_path):
     path = tmp_path / "timesnet.json"
     args = ["--batch=2", "--seq_len=16", "--pred_len=8", "--d_model=4", "--d_ff=4", "--reps=1"]
@@ -173,7 +173,7 @@ def test_timesnet_step_times_every_variant_and_the_parts_of_a_step(tmp_path):
     assert medians["PyTorch, each Inception block as one convolution"] > 0
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_torch_timesnet_train_runs_tslibs_loop_and_reports_the_test_metrics(tmp_path):
     try:
         import torch  # noqa: F401

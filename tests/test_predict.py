@@ -110,6 +110,7 @@ def test_synthetic_csv_forecast_continues_hourly(served, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.skipif(not ETTH1.exists(), reason=f"no {ETTH1}")
 def test_etth1_forecast_continues_hourly(served, tmp_path):
     out = str(tmp_path / "forecast.csv")

@@ -100,6 +100,7 @@ def test_checkpoint_converts_to_tslibs_forward(name, tmp_path):
     _compare(name, FLAGS, path, forward, _inputs(FLAGS))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", CONVERTED)
 def test_etth1_window(name, tmp_path):
     if not ETTH1.exists():
@@ -394,7 +395,7 @@ def test_cli_export_serves_raw_values_with_the_training_rows_scaler(tmp_path):
     )
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_cli_export_of_etth1_serves_with_dataset_ett_hours_scaler(tmp_path):
     if not ETTH1.exists():
         pytest.skip(f"{ETTH1} is not there")
@@ -423,7 +424,7 @@ def _readme_section(title):
     return text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_readme_from_tslib_to_tf_serving_runs_as_written(tmp_path):
     """Every line of the section's bash blocks, run verbatim with `bash -c` in a directory laid
     out as TSLib's: `checkpoint.pth` (a TimesNet of the line's flags, weights at random) and
@@ -500,7 +501,7 @@ def test_readme_from_tslib_to_tf_serving_runs_as_written(tmp_path):
 # --- a TimesNet trained in PyTorch (benchmarks/torch_timesnet_train.py), converted ------------
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_trained_pytorch_timesnet_gives_its_test_errors_through_our_model(tmp_path):
     if not ETTH1.exists():
         pytest.skip(f"{ETTH1} is not there")

@@ -14,7 +14,7 @@ from tf_tsembed.reversible_instance_norm import ReversibleInstanceNorm
 from tf_tsembed.temporal_embedding import FixedEmbedding, TemporalEmbedding, TimeFeatureEmbedding
 from tf_tsembed.token_embedding import TokenEmbedding
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "DataEmbedding",

@@ -111,3 +111,17 @@ def test_models_refuse_what_they_do_not_implement():
     for model_class in MODELS.values():
         with pytest.raises(ValueError, match="implements embed='timeF' only"):
             model_class(ForecastConfig(embed="fixed", d_model=8, n_heads=2, d_ff=8))
+
+
+def test_the_converter_maps_keras_3_variables_and_refuses_legacy_ones():
+    from tf_tsembed import tslib
+
+    flags = dict(CONFIG.to_dict(), model="Transformer")
+    state = {
+        key: np.zeros(shape, "float32") for key, shape in tslib.checkpoint_shapes(flags).items()
+    }
+    if keras.__name__.startswith("tf_keras"):
+        with pytest.raises(RuntimeError, match="needs Keras 3"):
+            tslib.load_checkpoint(state, **flags)
+    else:
+        assert tslib.load_checkpoint(state, **flags).forecast_config == CONFIG

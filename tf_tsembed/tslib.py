@@ -715,6 +715,7 @@ def load_checkpoint(checkpoint, *, options=None, **flags):
             that is not TSLib's sinusoid, values that overflow float32. Nothing is returned
             unless every variable is assigned exactly once.
         TypeError: `checkpoint` is neither a path nor a mapping.
+        RuntimeError: under legacy tf_keras, whose variables have no paths (Keras 3 only).
         ImportError: a path without torch installed.
     """
     name, config, _ = parse_run_flags(flags)
@@ -724,6 +725,12 @@ def load_checkpoint(checkpoint, *, options=None, **flags):
     if problems:
         raise ValueError(f"Cannot load the {name} checkpoint:\n  " + "\n  ".join(problems))
     model = MODELS[name](config, **{**plan.options, **(options or {})})
+    if not all(hasattr(variable, "path") for variable in model.weights):
+        raise RuntimeError(
+            "load_checkpoint needs Keras 3 (tf.keras of TensorFlow >= 2.16): under legacy "
+            "tf_keras (TF_USE_LEGACY_KERAS=1) the variables have no layer paths to map TSLib's "
+            "keys to"
+        )
     variables = {variable.path: variable for variable in model.weights}
     sizes = _sizes(config)
     params = plan.params(config)

@@ -5,8 +5,6 @@ samples; .keras round trip, XLA, the parameter count."""
 
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -210,36 +208,6 @@ def test_forward_compiles_with_xla():
     x = tf.random.normal((2, 20, 8))
     first, second = draw(x).numpy(), draw(x).numpy()
     assert np.isfinite(first).all() and not np.array_equal(first, second)
-
-
-_LEGACY_FORWARD = """
-import numpy as np
-import tensorflow as tf
-assert tf.keras.__name__.startswith("tf_keras"), tf.keras.__name__
-from tf_tsembed.models import ForecastConfig, Informer
-config = ForecastConfig(seq_len=24, label_len=12, pred_len=6, enc_in=2, dec_in=2, c_out=2,
-                        d_model=8, n_heads=2, d_ff=8, e_layers=2, factor=1)
-model = Informer.from_config(Informer(config).get_config())
-x = [np.ones((2, 24, 2), "float32"), np.zeros((2, 24, 4), "float32"),
-     np.ones((2, 18, 2), "float32"), np.zeros((2, 18, 4), "float32")]
-out = model(x).numpy()
-assert out.shape == (2, 6, 2) and np.isfinite(out).all()
-shapes = [a.last_sample.shape for a in model.prob_attentions()]
-assert shapes == [(24, 4), (13, 3), (18, 3), (18, 3)], shapes
-assert model.predict(x, verbose=0).shape == (2, 6, 2)
-"""
-
-
-@pytest.mark.slow
-def test_constructs_and_forecasts_under_legacy_keras():
-    pytest.importorskip("tf_keras")
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
-    result = subprocess.run(
-        [sys.executable, "-c", _LEGACY_FORWARD], env=env, capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_refuses_embed_other_than_timef():

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from examples import predict
+from examples import outputs, predict
 from tf_tsembed import serving, tslib_data
 from tf_tsembed.models import ForecastConfig, ITransformer
 
@@ -121,45 +121,51 @@ def test_etth1_forecast_continues_hourly(served, tmp_path):
         assert file.readlines()[1].startswith("2018-06-26 20:00:00,")
 
 
-@pytest.mark.slow
+def _refusal(model_dir, csv_path, out, overwrite=False):
+    """What `examples.predict` checks before serving, in-process, in its order: the output, the
+    model's metadata, the file's window; the ValueError's message, or None."""
+    try:
+        outputs.check(
+            files={"out": out}, inputs={"model_dir": model_dir, "csv": csv_path},
+            overwrite=overwrite,
+        )  # fmt: skip
+        metadata = predict.read_metadata(model_dir)
+        predict.window(csv_path, *tslib_data.read_csv(csv_path), metadata)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def test_refusals_name_the_problem(served, tmp_path):
     out = str(tmp_path / "forecast.csv")
+    csv_path = _synthetic_csv(str(tmp_path / "series.csv"))
+    assert _refusal(served, csv_path, out) is None
     short = _synthetic_csv(str(tmp_path / "short.csv"), rows=50)
-    result = _predict("--model_dir", served, "--csv", short, "--out", out)
-    assert result.returncode == 2
-    assert "has 50 rows; the model reads the last seq_len=96 rows" in result.stderr
+    assert "has 50 rows; the model reads the last seq_len=96 rows" in _refusal(served, short, out)
     irregular = _synthetic_csv(str(tmp_path / "irregular.csv"))
     lines = open(irregular).read().splitlines()
     lines.pop(120)  # one missing hour: 2018-06-24 22:00 -> 2018-06-25 00:00 in the window
     open(irregular, "w").write("\n".join(lines) + "\n")
-    result = _predict("--model_dir", served, "--csv", irregular, "--out", out)
-    assert result.returncode == 2
-    assert "not evenly spaced: 2018-06-24T22:00:00 -> 2018-06-25T00:00:00" in result.stderr
+    message = "not evenly spaced: 2018-06-24T22:00:00 -> 2018-06-25T00:00:00"
+    assert message in _refusal(served, irregular, out)
     missing = str(tmp_path / "missing.csv")
     with open(missing, "w") as file:
         file.write("date,HUFL,OT\n2018-01-01 00:00:00,1,2\n")
-    result = _predict("--model_dir", served, "--csv", missing, "--out", out)
-    assert result.returncode == 2
-    assert "lacks the model's input columns ['HULL', 'MUFL', 'MULL', 'LUFL', 'LULL']" in (
-        result.stderr
-    )
-    result = _predict("--model_dir", served, "--csv", missing, "--out", missing)
-    assert result.returncode == 2 and "is the input --csv" in result.stderr
-    assert not os.path.exists(out)
-
-
-@pytest.mark.slow
-def test_bad_model_dirs_windows_and_outputs_are_one_error_line(served, tmp_path):
-    csv_path = _synthetic_csv(str(tmp_path / "series.csv"))
-    out = str(tmp_path / "forecast.csv")
+    message = "lacks the model's input columns ['HULL', 'MUFL', 'MULL', 'LUFL', 'LULL']"
+    assert message in _refusal(served, missing, out)
+    assert "is the input --csv" in _refusal(served, missing, missing)
     a_file = tmp_path / "model.keras"
     a_file.write_text("")
+    message = f"--model_dir={str(a_file)!r} is not a directory"
+    assert _refusal(str(a_file), csv_path, out).startswith(message)
     trimmed = tmp_path / "trimmed"
     shutil.copytree(served, trimmed)
     metadata_path = trimmed / "assets" / "forecaster.json"
     metadata = json.loads(metadata_path.read_text())
     del metadata["names_out"]
     metadata_path.write_text(json.dumps(metadata))
+    message = f"--model_dir={str(trimmed)!r}: {metadata_path} lacks the keys ['names_out']"
+    assert _refusal(str(trimmed), csv_path, out).startswith(message)
     quarter = _synthetic_csv(str(tmp_path / "quarter.csv"))  # hourly dates made 15-minute ones
     with open(quarter) as file:
         header, *rows = file.read().splitlines()
@@ -168,17 +174,25 @@ def test_bad_model_dirs_windows_and_outputs_are_one_error_line(served, tmp_path)
         f"{str(d).replace('T', ' ')}:00,{row.partition(',')[2]}" for d, row in zip(starts, rows)
     ]
     open(quarter, "w").write("\n".join([header, *rows]) + "\n")
+    message = (
+        "the window's rows are 900 seconds apart ('15min'), but the model in --model_dir was "
+        "trained at freq 'h'"
+    )
+    assert message in _refusal(served, quarter, out)
+    metadata_file = os.path.join(served, "assets", "forecaster.json")
+    message = f"lies inside the input --model_dir={served!r}"
+    assert message in _refusal(served, csv_path, metadata_file, overwrite=True)
+
+
+@pytest.mark.slow
+def test_a_refusal_is_one_error_line_and_writes_nothing(served, tmp_path):
+    out = str(tmp_path / "forecast.csv")
+    short = _synthetic_csv(str(tmp_path / "short.csv"), rows=50)
     metadata_file = os.path.join(served, "assets", "forecaster.json")
     before = open(metadata_file).read()
     cases = [
-        (["--model_dir", str(a_file), "--csv", csv_path, "--out", out],
-         f"error: --model_dir={str(a_file)!r} is not a directory"),
-        (["--model_dir", str(trimmed), "--csv", csv_path, "--out", out],
-         f"error: --model_dir={str(trimmed)!r}: {metadata_path} lacks the keys ['names_out']"),
-        (["--model_dir", served, "--csv", quarter, "--out", out],
-         "the window's rows are 900 seconds apart ('15min'), but the model in --model_dir was "
-         "trained at freq 'h'"),
-        (["--model_dir", served, "--csv", csv_path, "--out", metadata_file, "--overwrite"],
+        (["--model_dir", served, "--csv", short, "--out", out], "has 50 rows"),
+        (["--model_dir", served, "--csv", short, "--out", metadata_file, "--overwrite"],
          f"lies inside the input --model_dir={served!r}"),
     ]  # fmt: skip
     for args, message in cases:

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from examples.recipes import protocol_for, script_freq
-from tf_tsembed.timefeatures import parse_freq_multiple, time_features
+from tf_tsembed.timefeatures import parse_freq_multiple, step_seconds, time_features
 from tf_tsembed.tslib_data import (
     check_target,
     read_csv,
@@ -20,7 +20,6 @@ from tf_tsembed.tslib_data import (
 )
 
 _DAY = 24 * 3600
-_UNIT_SECONDS = {"s": 1, "t": 60, "h": 3600, "d": _DAY, "b": _DAY, "w": 7 * _DAY}
 # Calendar units whose step varies: the range of a median step that fits them, in days.
 _CALENDAR_DAYS = {"m": (28, 31), "q": (89, 92), "y": (365, 366)}
 
@@ -63,8 +62,8 @@ def check_freq(freq, dates, flag="--freq"):
     if unit in _CALENDAR_DAYS:
         low, high = _CALENDAR_DAYS[unit]
         fits = multiple * low * _DAY <= step <= multiple * high * _DAY
-    else:
-        fits = step == multiple * _UNIT_SECONDS[unit]
+    else:  # business days: a median step of one day
+        fits = step == (multiple * _DAY if unit == "b" else step_seconds(freq))
     if not fits:
         raise ValueError(
             f"{flag}={freq!r} contradicts the dates, spaced {step} s apart (median), i.e. "

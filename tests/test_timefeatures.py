@@ -664,3 +664,14 @@ def test_tf_functions_refuse_bad_freq_as_parse_freq_does(tf, name):
     with pytest.raises(ValueError) as raised:
         getattr(timefeatures, name)(tf.zeros((3,), tf.int64), "10ms")
     assert str(raised.value) == str(expected.value)
+
+
+def test_step_seconds_of_fixed_units_as_pandas_and_none_for_calendar_ones():
+    pd = pytest.importorskip("pandas")
+    for freq, alias in (("10s", "10s"), ("15min", "15min"), ("2h", "2h"), ("3D", "3D"),
+                        ("W", "7D"), ("W-MON", "7D")):  # fmt: skip
+        assert timefeatures.step_seconds(freq) == pd.to_timedelta(alias).total_seconds()
+    for freq in ("B", "MS", "M", "QS", "A", "12M"):
+        assert timefeatures.step_seconds(freq) is None
+    with pytest.raises(ValueError, match="unknown unit"):
+        timefeatures.step_seconds("fortnight")

@@ -71,7 +71,12 @@ import numpy as np
 import tensorflow as tf
 
 from tf_tsembed import _checks, atomic
-from tf_tsembed.timefeatures import parse_freq_multiple, time_features_tf, time_marks_tf
+from tf_tsembed.timefeatures import (
+    parse_freq_multiple,
+    step_seconds,
+    time_features_tf,
+    time_marks_tf,
+)
 
 __all__ = [
     "FEATURES",
@@ -83,22 +88,10 @@ __all__ = [
 ]
 
 FEATURES = ("M", "S", "MS")
-_CALENDAR_UNITS = ("b", "m", "q", "y")  # parse_freq's units whose steps vary in length
 EXPORT_TOLERANCE = 1e-5  # absolute + relative, of forecasts divided by their largest magnitude
 METADATA_FILE = "forecaster.json"
 SIGNATURE_KEY = "serving_default"
 # Steps of a sample window for the reload check, per unit of freq.
-_SAMPLE_STEP_SECONDS = {
-    "s": 1,
-    "t": 60,
-    "h": 3600,
-    "d": 86400,
-    "b": 86400,
-    "w": 7 * 86400,
-    "m": 31 * 86400,
-    "q": 92 * 86400,
-    "y": 365 * 86400,
-}
 
 
 def _statistic(name, value, enc_in):
@@ -134,8 +127,7 @@ def _validated(model, mean, scale, names, features):
             f"`model` must have seq_len >= 2: the served future continues the step of the "
             f"last two timestamps; received seq_len={config.seq_len}."
         )
-    _, unit = parse_freq_multiple(config.freq)
-    if unit in _CALENDAR_UNITS:
+    if step_seconds(config.freq) is None:
         raise ValueError(
             f"`model` has freq={config.freq!r}, whose steps differ in length (months, quarters, "
             f"years, business days); the served future continues a fixed step (the last two "
@@ -250,8 +242,7 @@ def _sample(config, mean, scale, freq, batch=3, seed=0):
     """A sample request: values around the scaler's mean, timestamps at freq's step."""
     rng = np.random.default_rng(seed)
     values = mean + scale * rng.normal(size=(batch, config.seq_len, config.enc_in))
-    multiple, unit = parse_freq_multiple(freq)
-    step = multiple * _SAMPLE_STEP_SECONDS[unit]
+    step = step_seconds(freq)
     start = np.datetime64("2016-07-01T00:00:00", "s").astype(np.int64)
     starts = start + step * rng.integers(0, 1000, size=(batch, 1))
     timestamps = starts + step * np.arange(config.seq_len)[None, :]

@@ -26,6 +26,7 @@ __all__ = [
     "num_time_marks",
     "parse_freq",
     "parse_freq_multiple",
+    "step_seconds",
     "time_features",
     "time_features_tf",
     "time_marks",
@@ -154,6 +155,21 @@ def parse_freq_multiple(freq: str) -> tuple:
     if anchor is not None and anchor.upper() not in _ANCHORS_BY_UNIT.get(unit, ()):
         raise _freq_error(freq, f": anchor {anchor!r} does not fit unit {alias!r}")
     return (int(multiple) if multiple else 1), unit
+
+
+# The units whose step has one length, in seconds; b, m, q and y vary (weekends, months, leap).
+UNIT_SECONDS = {"s": 1, "t": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def step_seconds(freq: str):
+    """The length of one step of `freq` in seconds, or None for units whose steps differ in
+    length (business days, months, quarters, years).
+
+    >>> [step_seconds(f) for f in ("15min", "2h", "W-MON", "B", "MS")]
+    [900, 7200, 604800, None, None]
+    """
+    multiple, unit = parse_freq_multiple(freq)
+    return multiple * UNIT_SECONDS[unit] if unit in UNIT_SECONDS else None
 
 
 def num_time_features(freq: str) -> int:

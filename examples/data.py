@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from examples.recipes import protocol_for, script_freq
+from tf_tsembed.models.forecast_model import decoder_input
 from tf_tsembed.timefeatures import parse_freq_multiple, step_seconds, time_features
 from tf_tsembed.tslib_data import (
     check_target,
@@ -116,8 +117,7 @@ def make_dataset(
         if decoder_steps is None:
             return (tf.gather(inputs, rows), tf.gather(marks, rows)), future
         window = tf.gather(inputs, rows)
-        zeros = tf.repeat(tf.zeros_like(window[:, :1]), pred_len, axis=1)
-        decoder_values = tf.concat([window[:, seq_len - label_len :], zeros], axis=1)
+        decoder_values = decoder_input(window, label_len, pred_len)
         decoder_marks = tf.gather(marks, start[:, None] + decoder_steps[None, :])
         return (window, tf.gather(marks, rows), decoder_values, decoder_marks), future
 

@@ -71,6 +71,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_tsembed import _checks, atomic
+from tf_tsembed.models.forecast_model import decoder_input
 from tf_tsembed.timefeatures import (
     parse_freq_multiple,
     step_seconds,
@@ -197,8 +198,7 @@ def served_forecast(model, values, timestamps, *, mean, scale, features="M"):
     future = timestamps[:, -1:] + step * ahead  # (B, pred_len)
     label_start = config.seq_len - config.label_len
     decoder_stamps = tf.concat([timestamps[:, label_start:], future], axis=1)
-    zeros = tf.zeros_like(scaled[:, :1, :]) * tf.zeros((1, config.pred_len, 1))
-    x_dec = tf.concat([scaled[:, label_start:, :], zeros], axis=1)
+    x_dec = decoder_input(scaled, config.label_len, config.pred_len)
     marks = time_features_tf if config.embed == "timeF" else time_marks_tf
     outputs = model(
         [scaled, marks(timestamps, config.freq), x_dec, marks(decoder_stamps, config.freq)],

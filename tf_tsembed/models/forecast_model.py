@@ -156,6 +156,18 @@ def forecast_inputs(config):
     ]
 
 
+def decoder_input(window, label_len, pred_len):
+    """TSLib's `dec_inp` for a window `(B, seq_len, N)` of model inputs: its last `label_len`
+    rows, then `pred_len` rows of zeros, `(B, label_len + pred_len, N)`.
+
+    >>> decoder_input(tf.ones((1, 4, 2)), label_len=2, pred_len=3)[0, :, 0].numpy()
+    array([1., 1., 0., 0., 0.], dtype=float32)
+    """
+    # A broadcast product, not tf.repeat: TFLite runs it with builtin ops at any batch.
+    zeros = tf.zeros_like(window[:, :1, :]) * tf.zeros((1, pred_len, 1), window.dtype)
+    return tf.concat([window[:, window.shape[1] - label_len :, :], zeros], axis=1)
+
+
 def require(config, model, **expected):
     """Refuses a config a model does not implement: `embed` other than timeF, or fields the model
     needs equal (`c_out="enc_in"`: c_out must equal enc_in)."""

@@ -14,6 +14,7 @@ from tf_tsembed.models.forecast_model import decoder_input
 from tf_tsembed.timefeatures import parse_freq_multiple, step_seconds, time_features
 from tf_tsembed.tslib_data import (
     check_target,
+    model_columns,
     read_csv,
     scaler_statistics,
     split_borders,
@@ -144,13 +145,8 @@ def load_benchmark(path, protocol, features, target, freq, seq_len, pred_len):
     `features="S"` keeps only the target.
     """
     dates, names, values = read_csv(path)
-    check_target(path, names, target)
-    if features not in ("M", "S", "MS"):
-        raise ValueError(f"--features must be one of ['M', 'S', 'MS']; got {features!r}.")
-    order = [i for i, name in enumerate(names) if name != target] + [names.index(target)]
-    names, values = [names[i] for i in order], values[:, order]
-    if features == "S":
-        names, values = names[-1:], values[:, -1:]
+    # The target last for every file (MS forecasts the last column), as Dataset_Custom orders.
+    names, values = model_columns(path, names, values, features, target, target_last=True)
     protocol = protocol or protocol_for(path)
     if freq is None:
         freq = script_freq(path) or infer_freq(dates)

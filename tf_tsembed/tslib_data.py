@@ -600,6 +600,28 @@ def constant_note(names, constant):
     )
 
 
+def model_columns(path, names, values, features, target, target_last=True):
+    """`(names, values)` of the columns a model of `features` reads, as TSLib's data sets give
+    them: with `target_last` (Dataset_Custom) the target moved after the others, else the file's
+    order; 'S' keeps the target alone. ValueError for `features` not M/S/MS, or a target the
+    file lacks (where it is used).
+
+    >>> model_columns("f.csv", ["OT", "a"], np.ones((2, 2)), "S", "OT")[0]
+    ['OT']
+    """
+    if features not in ("M", "S", "MS"):
+        raise ValueError(f"--features must be one of ['M', 'S', 'MS']; got {features!r}.")
+    if target_last or features == "S":
+        check_target(path, names, target)
+    if target_last:
+        order = [i for i, name in enumerate(names) if name != target] + [names.index(target)]
+        names, values = [names[i] for i in order], values[:, order]
+    if features == "S":
+        column = names.index(target)
+        names, values = [target], values[:, column : column + 1]
+    return names, values
+
+
 def train_scaler(
     root_path, data_path, data="ETTh1", features="M", target="OT", seq_len=96, pred_len=96
 ):
@@ -623,19 +645,12 @@ def train_scaler(
         raise ValueError(
             f"--data {data!r} has no forecasting CSV data set here; known: {list(DATA_PROTOCOLS)}"
         )
-    if features not in ("M", "S", "MS"):
-        raise ValueError(f"--features must be one of ['M', 'S', 'MS']; got {features!r}.")
     path = os.path.join(root_path, data_path)
     _, names, values = read_csv(path)
     protocol = DATA_PROTOCOLS[data]
-    if protocol == "custom" or features == "S":
-        check_target(path, names, target)
-    if protocol == "custom":
-        order = [i for i, name in enumerate(names) if name != target] + [names.index(target)]
-        names, values = [names[i] for i in order], values[:, order]
-    if features == "S":
-        column = names.index(target)
-        names, values = [target], values[:, column : column + 1]
+    names, values = model_columns(
+        path, names, values, features, target, target_last=protocol == "custom"
+    )
     borders = split_borders(protocol, len(values), seq_len, pred_len)
     mean, scale = scaler_statistics(values, borders[0][1])
     return names, mean, scale
